@@ -1,0 +1,1 @@
+"""Reports: tables and figures comparing searched backbones with the ResNet baselines."""
