@@ -11,6 +11,7 @@ from search_spaces.errors import ArchError
 STEM_WIDTH = 32
 """Deep stem of three 3x3 convs (32, 32, 64 channels), as timm's 'd' variants."""
 
+NUM_STAGES = 4
 BLOCKS = ("basic", "bottleneck")
 EXPANSION = {"basic": 1, "bottleneck": 4}
 
@@ -19,7 +20,7 @@ _TEXT = re.compile(r"^d(\d+(?:\.\d+)*)_w(\d+(?:\.\d+)*)(_bottleneck)?$")
 
 @dataclass(frozen=True, order=True)
 class Arch:
-    """A ResNet-'d' backbone: per-stage block counts (depths) and planes (widths).
+    """A four-stage ResNet-'d' backbone: per-stage block counts (depths) and planes (widths).
 
     `widths` are timm's `channels`: a stage outputs `width * expansion` channels
     (expansion 1 for BasicBlock, 4 for Bottleneck).
@@ -32,9 +33,9 @@ class Arch:
     def __post_init__(self) -> None:
         object.__setattr__(self, "depths", tuple(int(d) for d in self.depths))
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
-        if len(self.depths) != len(self.widths) or not self.depths:
-            raise ArchError(f"depths {list(self.depths)} and widths {list(self.widths)} "
-                            "must be non-empty and of equal length")
+        if len(self.depths) != NUM_STAGES or len(self.widths) != NUM_STAGES:
+            raise ArchError(f"an architecture has {NUM_STAGES} stage depths and {NUM_STAGES} widths, "
+                            f"got d={list(self.depths)} w={list(self.widths)}")
         if min(self.depths) < 1 or min(self.widths) < 1:
             raise ArchError(f"depths and widths must be positive, got d={list(self.depths)} "
                             f"w={list(self.widths)}")

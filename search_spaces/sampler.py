@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from search_spaces.arch import BLOCKS, Arch
+from search_spaces.arch import BLOCKS, NUM_STAGES, Arch
 from search_spaces.budget import FlopWindow, format_flops
 from search_spaces.errors import EmptyWindowError, SearchSpaceError
 from search_spaces.flops import DEFAULT_RES, analytic_batch, analytic_complexity
@@ -27,7 +27,6 @@ BATCH = 65_536
 class SearchSpace:
     """Stage-wise depths and widths of a ResNet-'d', counted at one input size and head width."""
 
-    stages: int = 4
     max_depth: int = 24
     max_width: int = 512
     width_step: int = 8
@@ -38,7 +37,7 @@ class SearchSpace:
     def __post_init__(self) -> None:
         if self.block not in BLOCKS:
             raise SearchSpaceError(f"unknown block {self.block!r}; expected one of {', '.join(BLOCKS)}")
-        if min(self.stages, self.max_depth, self.width_step, self.res, self.outputs) < 1 \
+        if min(self.max_depth, self.width_step, self.res, self.outputs) < 1 \
                 or self.max_width < self.width_step:
             raise SearchSpaceError(f"search space bounds must be positive: {self}")
 
@@ -49,7 +48,7 @@ class SearchSpace:
 
     def contains(self, arch: Arch) -> bool:
         """Whether `arch` is a member of this space (ignoring any FLOP window)."""
-        return (arch.block == self.block and len(arch.depths) == self.stages
+        return (arch.block == self.block
                 and all(1 <= d <= self.max_depth for d in arch.depths)
                 and all(w % self.width_step == 0 and self.width_step <= w <= self.max_width
                         for w in arch.widths)
@@ -65,22 +64,22 @@ class SearchSpace:
 
     def smallest(self) -> Arch:
         """The cheapest member: FLOPs grow with every depth and (from the minimum) every width."""
-        return Arch((1,) * self.stages, (self.width_step,) * self.stages, self.block)
+        return Arch((1,) * NUM_STAGES, (self.width_step,) * NUM_STAGES, self.block)
 
     def largest(self) -> Arch:
         """The most expensive member."""
         top = self.n_widths * self.width_step
-        return Arch((self.max_depth,) * self.stages, (top,) * self.stages, self.block)
+        return Arch((self.max_depth,) * NUM_STAGES, (top,) * NUM_STAGES, self.block)
 
     def draw(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """`n` candidates from the prior, as (n, stages) depth and width arrays.
+        """`n` candidates from the prior, as (n, 4) depth and width arrays.
 
         Widths are uniform over non-decreasing sequences: a non-decreasing sequence of k values
         from m levels is a k-subset of m + k - 1 slots (stars and bars), and a sorted uniform
         random subset is uniform over subsets. Subsets are drawn by sorting k integers and
         rejecting repeats, so the output can hold fewer than `n` rows.
         """
-        k, m = self.stages, self.n_widths
+        k, m = NUM_STAGES, self.n_widths
         depths = rng.integers(1, self.max_depth + 1, size=(n, k))
         slots = np.sort(rng.integers(0, m + k - 1, size=(n, k)), axis=1)
         distinct = np.all(np.diff(slots, axis=1) > 0, axis=1)
