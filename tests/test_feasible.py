@@ -52,7 +52,7 @@ def test_encode_rejects_outsiders(p5g):
 def test_last_depth_check_matches_brute_force():
     """On a smaller space (3,876 width sequences), against a direct count of every architecture."""
     small = SearchSpace(max_width=128, res=128)
-    param = FeasibleParameterisation(small, FlopWindow.below("200M", 0.02))
+    param = FeasibleParameterisation(small, FlopWindow.below("135M", 0.02))
     widths, _, _ = param._table
     rng = np.random.default_rng(2)
     sizes = []
