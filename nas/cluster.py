@@ -1,0 +1,60 @@
+"""Joining or starting Ray, and sizing trials to what the cluster holds."""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import ray
+
+
+class ClusterError(RuntimeError):
+    """A Ray cluster that cannot be reached or cannot run a single trial."""
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at `address` (or `RAY_ADDRESS`), else start a local Ray instance."""
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=True)
+        else:
+            ray.init(include_dashboard=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
+        first = " ".join(str(exc).split())[:300]
+        raise ClusterError(f"cannot reach {where}: {first}") from None
+
+
+@dataclass(frozen=True)
+class Slots:
+    """Resources of one trial and how many trials fit at once."""
+
+    cpus: int
+    gpus: float
+    concurrent: int
+
+    def resources(self) -> dict[str, float]:
+        """The `tune.with_resources` request."""
+        return {"cpu": self.cpus, "gpu": self.gpus}
+
+
+def plan_slots(gpus_per_trial: float, cpus_per_trial: int | None) -> Slots:
+    """One trial per `gpus_per_trial` GPUs; CPUs shared out evenly; on a CPU-only cluster one at a time."""
+    total = ray.cluster_resources()
+    cpus, gpus = int(total.get("CPU", 1)), float(total.get("GPU", 0))
+    if gpus >= 1e-9 and gpus_per_trial > 0:
+        if gpus_per_trial > gpus:
+            raise ClusterError(f"--gpus-per-trial {gpus_per_trial} is more than the {gpus:g} GPUs of the cluster")
+        concurrent = int(math.floor(gpus / gpus_per_trial + 1e-9))
+        per = cpus_per_trial or max(1, cpus // concurrent)
+        return Slots(per, gpus_per_trial, concurrent)
+    per = min(cpus_per_trial or cpus, cpus)
+    return Slots(per, 0.0, max(1, cpus // per))
+
+
+def gpu_count() -> int:
+    """GPUs of the connected cluster."""
+    return int(ray.cluster_resources().get("GPU", 0))

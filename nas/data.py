@@ -1,0 +1,74 @@
+"""The data a search trains on: a crop cache, built from a WCPA root or the embedded synthetic set.
+
+Built caches live in `OUT/.data/` and are shared by every run under the same output folder, so the
+embedded data set is made once. Each is built in a temporary folder and renamed into place, so a
+killed driver never leaves a half-built cache that a later run would trust.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Callable
+
+from trainers.data.cache import CacheConfig, build_cache
+from trainers.data.errors import DataError
+from trainers.data.synth import SynthConfig, synthesize
+
+MANIFEST = "manifest.json"
+Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> advance(n)
+
+
+def is_cache(path: Path) -> bool:
+    """A crop cache written by `nas-data cache`."""
+    return (path / MANIFEST).is_file()
+
+
+def is_wcpa_root(path: Path) -> bool:
+    """A WCPA-layout data set (real or synthetic)."""
+    return (path / "list").is_dir() and (path / "image").is_dir()
+
+
+def _workers() -> int:
+    return max(1, min(16, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _cache_root(root: Path, out: Path, res: int, seed: int, progress: Progress | None) -> Path:
+    from trainers.data.wcpa import read_layout
+    if is_cache(out):
+        return out
+    total = len(read_layout(str(root)))
+    advance = progress("caching crops", total) if progress else None
+    build_cache(CacheConfig(data=str(root), out=str(out), res=res, seed=seed, workers=_workers()), advance)
+    return out
+
+
+def embedded_data(data_dir: Path, subjects: int, frames_per_subject: int, res: int, seed: int,
+                  progress: Progress | None = None) -> Path:
+    """The embedded synthetic data set (procedural face), made once and cached at `res`."""
+    tag = f"synth-s{subjects}-f{frames_per_subject}-seed{seed}"
+    root, cache = data_dir / tag, data_dir / f"{tag}-cache{res}"
+    if is_cache(cache):
+        return cache
+    if not (root / "list").is_dir():
+        advance = progress("rendering synthetic faces", subjects * frames_per_subject) if progress else None
+        synthesize(SynthConfig(out=str(root), subjects=subjects, frames_per_subject=frames_per_subject,
+                               test_subjects=0.0, seed=seed, workers=_workers(), overwrite=True), advance)
+    return _cache_root(root, cache, res, seed, progress)
+
+
+def prepare_data(data: str | None, out: Path, res: int, seed: int, subjects: int, frames_per_subject: int,
+                 progress: Progress | None = None) -> Path:
+    """The crop cache a search uses: `data` as given, a cache of a WCPA root, or the embedded set."""
+    data_dir = out / ".data"
+    if data is None:
+        return embedded_data(data_dir, subjects, frames_per_subject, res, seed, progress)
+    path = Path(data).expanduser().resolve()
+    if not path.exists():
+        raise DataError(f"--data {data}: no such file or folder")
+    if is_cache(path):
+        return path
+    if is_wcpa_root(path):
+        digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+        return _cache_root(path, data_dir / f"{path.name}-{digest}-cache{res}", res, seed, progress)
+    raise DataError(f"--data {data}: neither a crop cache (no {MANIFEST}) nor a WCPA root (no list/ and image/)")

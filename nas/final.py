@@ -1,0 +1,129 @@
+"""Stage 2: the top-k searched architectures and the baselines, fully trained side by side.
+
+Each model is a Ray Tune trial (so they spread over the GPUs) with a resumable checkpoint under
+`final/LABEL/`. Baselines also get the proxy training of stage 1, so that the rank correlation
+between proxy and full scores covers every stage-2 model.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from scipy import stats
+
+from search_spaces import arch_label, resolve_arch
+from nas.cluster import Slots
+from nas.runs import FINAL_COLUMNS, RunDir, read_table, update_summary, write_table
+from nas.search import proxy_plan, session_name
+from nas.settings import SearchSettings
+from nas.study import finished_trials, load_study
+from nas.trial import TrialPlan, run_training
+
+FINAL_KEYS = ("score", "v1_v2", "v1_v3", "v1_v4_x10", "wall_s", "images_per_s", "gpu", "node", "checkpoint")
+
+
+def final_plan(s: SearchSettings, data: Path, run: RunDir, threads: int | None) -> TrialPlan:
+    """The full schedule, scored on all held-out subjects, with resumable checkpoints."""
+    return TrialPlan(data=str(data), epochs=s.final_epochs, res=s.final_res, train_fraction=1.0, batch=s.batch,
+                     val_max=None, seed=s.seed, eval_every_epoch=False, checkpoints=str(run.root / "final"),
+                     threads=threads)
+
+
+def stage2_models(s: SearchSettings) -> list[dict[str, Any]]:
+    """Top-k distinct architectures by proxy score (with their proxy scores), then the baselines."""
+    trials = [t for t in finished_trials(load_study(s.storage_url, s.name)) if t.value is not None]
+    models: list[dict[str, Any]] = []
+    for t in sorted(trials, key=lambda t: t.value):
+        arch = t.user_attrs["arch"]
+        if len(models) < s.top_k and arch not in {m["arch"] for m in models}:
+            models.append({"label": arch_label(resolve_arch(arch)), "arch": arch, "kind": "searched",
+                           "proxy_score": t.value, "gflops": t.user_attrs.get("gflops"),
+                           "params_m": t.user_attrs.get("params_m")})
+    from search_spaces import analytic_flops, analytic_params
+    for name in s.baselines:
+        arch = resolve_arch(name)
+        if name not in {m["label"] for m in models}:
+            models.append({"label": name, "arch": str(arch), "kind": "baseline", "proxy_score": None,
+                           "gflops": analytic_flops(arch) / 1e9, "params_m": analytic_params(arch) / 1e6})
+    return models
+
+
+def rank_correlation(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Kendall tau and Spearman rho between proxy and full scores of the models that have both."""
+    pairs = [(float(r["proxy_score"]), float(r["score"])) for r in rows
+             if r.get("proxy_score") not in (None, "") and r.get("score") not in (None, "")
+             and math.isfinite(float(r["proxy_score"])) and math.isfinite(float(r["score"]))]
+    if len(pairs) < 3:
+        return {"models": len(pairs), "kendall_tau": None, "spearman_rho": None}
+    proxy, full = zip(*pairs)
+    return {"models": len(pairs), "kendall_tau": float(stats.kendalltau(proxy, full).statistic),
+            "spearman_rho": float(stats.spearmanr(proxy, full).statistic)}
+
+
+class FinalRecorder(tune.Callback):
+    """Writes final.csv after each stage-2 trial: finished work is on disk before the next ends."""
+
+    def __init__(self, run: RunDir, models: list[dict[str, Any]]) -> None:
+        self._run = run
+        self._rows = {r["label"]: r for r in read_table(run.final)}
+        for m in models:
+            self._rows.setdefault(m["label"], {**m, "status": "pending"})
+
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self._rows.values())
+
+    def _record(self, trial: Any, error: str | None = None) -> None:
+        job, result = trial.config.get("job", trial.config), trial.last_result or {}
+        row = self._rows[job["label"]]
+        failure = error or (result.get("failure") if result.get("failed") else None)
+        if job["plan"] == "proxy":
+            row["proxy_score"] = None if failure else result.get("proxy")
+        else:
+            row.update({k: result.get(k) for k in FINAL_KEYS}, epochs=result.get("epoch"),
+                       status="failed" if failure else "done", failure=failure)
+        write_table(self._run.final, self.rows(), FINAL_COLUMNS)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._record(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        from nas.searcher import error_reason
+        self._record(trial, error_reason(trial))
+
+
+def run_stage2(s: SearchSettings, run: RunDir, data: Path, slots: Slots, log=print) -> list[dict[str, Any]]:
+    """Train what is missing of stage 2; returns the final.csv rows."""
+    models = stage2_models(s)
+    recorder = FinalRecorder(run, models)
+    rows = {r["label"]: r for r in recorder.rows()}
+    jobs = [{"label": m["label"], "arch": m["arch"], "plan": "final"} for m in models
+            if rows[m["label"]].get("status") != "done"]
+    jobs += [{"label": m["label"], "arch": m["arch"], "plan": "proxy"} for m in models
+             if m["kind"] == "baseline" and rows[m["label"]].get("proxy_score") in (None, "")]
+    write_table(run.final, recorder.rows(), FINAL_COLUMNS)
+    if jobs:
+        log(f"stage 2: {sum(j['plan'] == 'final' for j in jobs)} full trainings "
+            f"({s.final_epochs} epochs) and {sum(j['plan'] == 'proxy' for j in jobs)} baseline proxies")
+        update_summary(run.summary, stage2="running")
+        threads = slots.cpus if slots.gpus == 0 else None
+        plans = {"proxy": replace(proxy_plan(s, data, threads), eval_every_epoch=True),
+                 "final": final_plan(s, data, run, threads)}
+        tuner = tune.Tuner(
+            tune.with_resources(tune.with_parameters(run_training, plans=plans), slots.resources()),
+            param_space={"job": tune.grid_search(jobs)},
+            tune_config=tune.TuneConfig(max_concurrent_trials=slots.concurrent, reuse_actors=True),
+            run_config=tune.RunConfig(name=session_name(run, "stage2"), storage_path=str(run.ray),
+                                      callbacks=[recorder],
+                                      failure_config=tune.FailureConfig(max_failures=0), verbose=1))
+        start = time.time()
+        tuner.fit()
+        log(f"stage 2 took {time.time() - start:.0f} s")
+    final_rows = recorder.rows()
+    done = all(r.get("status") == "done" for r in final_rows)
+    update_summary(run.summary, stage2="done" if done else "partial", rank_correlation=rank_correlation(final_rows))
+    return final_rows
+

@@ -1,0 +1,96 @@
+"""The run folder `runs/NAME/`: its layout, and the tables written into it atomically.
+
+    config.yaml    every setting (re-run with `nas-search --name NAME --resume`)
+    study.db       the Optuna study (unless --storage names another database)
+    trials.csv     one row per finished stage-1 trial, exported from the study after each trial
+    final.csv      one row per stage-2 model (top-k searched + baselines): proxy and full scores
+    summary.json   stage status and the proxy-to-full rank correlations
+    ray/           Ray Tune's own results, one experiment per stage and session
+    final/LABEL/   each final training's checkpoint (last.pt), history.csv and metrics.json
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from trainers.atomic import atomic_write, write_csv, write_json
+
+TRIAL_COLUMNS = ["number", "arch", "depths", "widths", "gflops", "params_m", "status", "proxy_score", "score",
+                 "v1_v2", "v1_v3", "v1_v4_x10", "tse", "epochs", "failure", "wall_s", "gpu", "node",
+                 "images_per_s"]
+FINAL_COLUMNS = ["label", "arch", "kind", "gflops", "params_m", "proxy_score", "score", "v1_v2", "v1_v3",
+                 "v1_v4_x10", "epochs", "wall_s", "images_per_s", "gpu", "node", "checkpoint", "status",
+                 "failure"]
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run folder."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def trials(self) -> Path:
+        return self.root / "trials.csv"
+
+    @property
+    def final(self) -> Path:
+        return self.root / "final.csv"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def ray(self) -> Path:
+        return self.root / "ray"
+
+    def final_dir(self, label: str) -> Path:
+        """Where one final training keeps its checkpoint and history."""
+        return self.root / "final" / label
+
+    def exists(self) -> bool:
+        """Whether a run was started here (its config was written)."""
+        return self.config.is_file()
+
+
+def write_yaml(path: Path, value: Mapping[str, Any]) -> Path:
+    """Atomically write a mapping as YAML."""
+    return atomic_write(path, lambda f: f.write(yaml.safe_dump(dict(value), sort_keys=False)), binary=False)
+
+
+def write_table(path: Path, rows: Iterable[Mapping[str, Any]], columns: list[str]) -> Path:
+    """Atomically write rows with the given leading columns (extra keys follow)."""
+    rows = [{**{c: None for c in columns}, **row} for row in rows]
+    if not rows:
+        return atomic_write(path, lambda f: f.write(",".join(columns) + "\n"), binary=False)
+    return write_csv(path, rows)
+
+
+def read_table(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV table written by `write_table` (empty where the file does not exist yet)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """summary.json, or an empty dict."""
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def update_summary(path: Path, **values: Any) -> dict[str, Any]:
+    """Merge `values` into summary.json atomically."""
+    summary = {**read_summary(path), **values}
+    write_json(path, summary)
+    return summary

@@ -1,0 +1,132 @@
+"""The Optuna study of stage 1: storage, samplers, resume reconciliation and the trials table.
+
+Every sampler works on the same eight unit-cube parameters of `search_spaces.feasible`, which
+resolve to an architecture inside the FLOP window, so TPE and NSGA-II never propose an infeasible
+network. The RegNet sampler draws architectures uniformly from the window (the paper's sampler) and
+tells Optuna the cube coordinates of each, so all three leave the same kind of study behind.
+Only the driver process opens the study: trials report to Ray Tune, never to the database.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import optuna
+from optuna.distributions import BaseDistribution, FloatDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from search_spaces import Arch, SearchSpace, iter_samples, resolve_arch
+from search_spaces.feasible import PARAMS, FeasibleParameterisation
+
+INTERRUPTED = "interrupted: the driver stopped before the trial finished"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+class StorageError(ValueError):
+    """An Optuna storage URL that is malformed or whose database cannot be reached."""
+
+
+def cube() -> dict[str, BaseDistribution]:
+    """The eight parameters every sampler proposes."""
+    return {name: FloatDistribution(0.0, 1.0) for name in PARAMS}
+
+
+class RegNetSampler(optuna.samplers.BaseSampler):
+    """Uniform draws from the window (RegNet-style rejection), told as cube coordinates.
+
+    Skips architectures the study already holds, so a resumed search continues the same seeded
+    sequence and an interrupted trial's architecture is drawn again.
+    """
+
+    def __init__(self, param: FeasibleParameterisation, seed: int = 0) -> None:
+        self._param = param
+        self._stream: Iterator = iter_samples(param.space, param.window, seed)
+        self._fallback = optuna.samplers.RandomSampler(seed=seed)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return cube()
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        taken = {t.user_attrs.get("arch") for t in study.get_trials(deepcopy=False)
+                 if t.number != trial.number and not is_interrupted(t)}
+        for sample in self._stream:
+            if str(sample.arch) not in taken:
+                return self._param.encode(sample.arch)
+        return {}  # unreachable: the stream raises EmptyWindowError when it runs dry
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+
+def make_sampler(name: str, param: FeasibleParameterisation, seed: int, trials: int) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler behind `--sampler regnet|tpe|nsga2`."""
+    if name == "regnet":
+        return RegNetSampler(param, seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True,
+                                          n_startup_trials=max(3, min(10, trials // 4)))
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, trials // 3)))
+    raise ValueError(f"unknown sampler {name!r}")
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna RDB storage, with a clear error where the URL is wrong or the server unreachable."""
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}
+                                          if not url.startswith("sqlite") else None)
+    except Exception as exc:  # SQLAlchemy raises many types (ArgumentError, OperationalError, ...)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StorageError(f"cannot open the Optuna storage {url!r}: {first}") from None
+
+
+def load_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
+    """Create or load the search's study (minimising the proxy score)."""
+    return optuna.create_study(storage=open_storage(url), study_name=name, sampler=sampler,
+                               direction="minimize", load_if_exists=True)
+
+
+def is_interrupted(trial: FrozenTrial) -> bool:
+    """A trial whose driver died while it ran (reconciled to FAIL on resume); it is run again."""
+    return trial.user_attrs.get("failure") == INTERRUPTED
+
+
+def reconcile(study: optuna.Study) -> int:
+    """Mark trials left RUNNING by a killed driver as failed-interrupted; returns how many."""
+    count = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        optuna.Trial(study, t._trial_id).set_user_attr("failure", INTERRUPTED)
+        study.tell(t.number, state=TrialState.FAIL)
+        count += 1
+    return count
+
+
+def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Trials that ran to an end (complete, pruned or failed), not counting interrupted ones."""
+    return [t for t in study.get_trials(deepcopy=False, states=FINISHED) if not is_interrupted(t)]
+
+
+def trial_row(t: FrozenTrial) -> dict[str, Any]:
+    """One row of trials.csv."""
+    a = t.user_attrs
+    arch = resolve_arch(a["arch"]) if a.get("arch") else None
+    return {"number": t.number, "arch": a.get("arch"),
+            "depths": ".".join(map(str, arch.depths)) if arch else None,
+            "widths": ".".join(map(str, arch.widths)) if arch else None,
+            "gflops": a.get("gflops"), "params_m": a.get("params_m"), "status": t.state.name.lower(),
+            "proxy_score": t.value if t.state == TrialState.COMPLETE else a.get("proxy_score"),
+            **{k: a.get(k) for k in ("score", "v1_v2", "v1_v3", "v1_v4_x10", "tse", "epochs", "failure",
+                                     "wall_s", "gpu", "node", "images_per_s")}}
+
+
+def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """trials.csv: every finished trial in the order it was proposed."""
+    return [trial_row(t) for t in sorted(finished_trials(study), key=lambda t: t.number)]
+
+
+def describe(arch: Arch, space: SearchSpace) -> dict[str, Any]:
+    """User attributes stored with a proposed trial."""
+    return {"arch": str(arch), "gflops": space.flops(arch) / 1e9, "params_m": space.params(arch) / 1e6}

@@ -1,0 +1,111 @@
+"""The Ray Tune trainable: one JMLR training of one architecture, reporting after every epoch.
+
+A plain function of its config (`arch`, and in stage 2 `label` and `plan`) and of the plans, which
+arrive through the object store (`tune.with_parameters`). Failures (out of memory, divergence,
+anything raised) end the trial with a `failed` report and the reason, so the search goes on.
+"""
+from __future__ import annotations
+
+import math
+import os
+import socket
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from trainers.device_data import DeviceData
+from trainers.train import TrainConfig, train
+
+# One prepared data set per worker process, keyed by (cache path, device): Ray reuses trial actors,
+# so the upload to the GPU is paid once per worker, not once per trial (design.md, "Where time goes").
+_PREPARED: dict[tuple[str, str], DeviceData] = {}
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """How one kind of training runs: the proxy of stage 1 or the full schedule of stage 2."""
+
+    data: str
+    epochs: int
+    res: int
+    train_fraction: float
+    batch: int
+    val_max: int | None
+    seed: int
+    proxy_score: str = "final"  # final | tse: what is reported as `proxy`
+    eval_every_epoch: bool = True  # ASHA needs a score each epoch; otherwise only the last
+    checkpoints: str | None = None  # folder for resumable checkpoints, one sub-folder per label
+    threads: int | None = None
+
+
+def location() -> dict[str, str]:
+    """Where this trial runs: host and GPU ids (as Ray assigned them) or 'cpu'."""
+    import ray
+    gpus = ray.get_gpu_ids() if ray.is_initialized() else []
+    node = ray.get_runtime_context().get_node_id()[:12] if ray.is_initialized() else "local"
+    return {"gpu": f"{socket.gethostname()}:{','.join(map(str, gpus))}" if gpus else "cpu", "node": node}
+
+
+def prepared(path: str, device: str) -> DeviceData:
+    """The data set of `path` on `device`, prepared once per worker process."""
+    key = (path, device)
+    if key not in _PREPARED:
+        _PREPARED.clear()  # a worker serves one search at a time: free the previous one
+        _PREPARED[key] = DeviceData.open(path, device)
+    return _PREPARED[key]
+
+
+def one_line(exc: BaseException) -> str:
+    """`Type: message` on one line, bounded in length."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}"[:400]
+
+
+def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
+    """Train `config['arch']` with the plan `config.get('plan', 'proxy')`, reporting each epoch.
+
+    Stage 2's grid search nests the same keys under `job`.
+    """
+    config = config.get("job", config)
+    plan = plans[config.get("plan", "proxy")]
+    where = location()
+    if plan.threads:
+        torch.set_num_threads(plan.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    cfg = TrainConfig(arch=config["arch"], epochs=plan.epochs, batch=plan.batch, res=plan.res,
+                      train_fraction=plan.train_fraction, seed=plan.seed, val_max=plan.val_max,
+                      eval_every=1 if plan.eval_every_epoch else plan.epochs, device=device)
+    out_dir = Path(plan.checkpoints) / config["label"] if plan.checkpoints and config.get("label") else None
+    tse = 0.0
+    last_epoch = 0
+
+    def on_epoch(epoch: int, row: dict[str, Any]) -> None:
+        nonlocal tse, last_epoch
+        tse += row["train_loss"]
+        last_epoch = epoch
+        score = row.get("score")
+        proxy = tse if plan.proxy_score == "tse" else (score if score is not None else math.inf)
+        tune.report({**{k: v for k, v in row.items() if isinstance(v, (int, float))},
+                     "epoch": epoch, "proxy": proxy, "tse": tse, **where})
+
+    failure = None
+    try:
+        result = train(cfg, prepared(plan.data, device), out_dir, on_epoch, resume=True)
+    except Exception as exc:  # ASHA's stop is a SystemExit and passes through
+        failure = one_line(exc)
+        if os.environ.get("NAS_TRIAL_TRACEBACKS"):
+            traceback.print_exc()
+    if failure is not None:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # an out-of-memory trial must not starve the next one
+        tune.report({"failed": 1, "failure": failure, "proxy": math.inf, "epoch": last_epoch, **where})
+        return
+    tune.report({"epoch": plan.epochs, "proxy": result.tse if plan.proxy_score == "tse" else result.score,
+                 "score": result.score, "v1_v2": result.v1_v2, "v1_v3": result.v1_v3,
+                 "v1_v4_x10": result.v1_v4_x10, "tse": result.tse, "wall_s": result.wall_s,
+                 "images_per_s": result.images_per_s, "done_training": 1,
+                 "checkpoint": result.checkpoint or "", **where})
