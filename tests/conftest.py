@@ -47,3 +47,15 @@ def cache_dir(synth_cache, tmp_path, monkeypatch):
     module.open_cache = load_cache
     monkeypatch.setitem(sys.modules, "trainers.data", module)
     return folder
+
+
+@pytest.fixture(scope="session")
+def trained_run(synth_cache, tmp_path_factory):
+    """A run folder of a 2-epoch CPU training on the synthetic cache (config, history, last.pt, metrics)."""
+    from trainers.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("run")
+    config = TrainConfig(arch="d1.1.1.1_w8.16.16.16", epochs=2, batch=16, lr=16.0, res=32, device="cpu",
+                         warmup_steps=5)
+    result = train(config, synth_cache, out)
+    return out, result
