@@ -212,8 +212,8 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
             "val_frames": int(len(val_local)) if val_local is not None else 0,
             "data_mode": {s: ("resident" if src.resident else "stream") for s, src in data.sources.items()}}})
 
-    step_model = torch.compile(model) if config.compile else model
     amp = cuda if config.amp is None else config.amp
+    sgd_step = make_step(model, optimizer, loss_fn, num_verts, amp=amp, compile=config.compile)
     for epoch in range(start_epoch, config.epochs):
         model.train()
         order = np.random.default_rng([config.seed, epoch]).permutation(train_local)
@@ -229,14 +229,7 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
                 group["lr"] = schedule(step)
             x, verts_t, points_t = prepare_batch(b.images, b.verts, b.points, res=config.res,
                                                  flip_index=data.flip_index, augment=augment, generator=gen)
-            with autocast(device, amp):
-                pred = step_model(x)
-            pred_v, pred_p = split_outputs(pred.float(), num_verts)
-            loss, terms = loss_fn(pred_v, pred_p, verts_t, points_t)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            sums += torch.stack([loss.detach(), terms["vert"], terms["edge"], terms["land"]])
+            sums += sgd_step(x, verts_t, points_t)
             if (i + 1) % config.check_every == 0 and not torch.isfinite(sums[0]):
                 raise DivergedError(epoch, step + 1, float(sums[0]))
             if progress:
@@ -266,6 +259,29 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
     if out:
         write_json(out / "metrics.json", result.metrics())
     return result
+
+
+def make_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: JMLRLoss, num_verts: int, *,
+              amp: bool, compile: bool = False) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """One SGD step on a prepared batch; returns the detached (total, vert, edge, land) losses (4,).
+
+    The training loop and the benchmark's compute-only ceiling both use it, so they time the same work.
+    With `compile`, the network's forward (and so its backward) goes through `torch.compile`.
+    """
+    net = torch.compile(model) if compile else model
+    device = next(model.parameters()).device
+
+    def step(x: torch.Tensor, verts_t: torch.Tensor, points_t: torch.Tensor) -> torch.Tensor:
+        with autocast(device, amp):
+            pred = net(x)
+        pred_v, pred_p = split_outputs(pred.float(), num_verts)
+        loss, terms = loss_fn(pred_v, pred_p, verts_t, points_t)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return torch.stack([loss.detach(), terms["vert"], terms["edge"], terms["land"]])
+
+    return step
 
 
 def _validate(model: torch.nn.Module, config: TrainConfig, data: DeviceData, source: Any, local: np.ndarray,
