@@ -8,21 +8,10 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from search_spaces import SearchSpaceError, arch_label, resolve_arch
-from search_spaces.baselines import BASELINES
+from search_spaces.cli import ARCH_HELP
+from search_spaces.cli import _positive_int  # the same argument type as nas-space's
 from trainers.atomic import write_json
 from trainers.errors import DivergedError, TrainerError
-
-ARCH_HELP = f"a baseline ({', '.join(BASELINES)}) or a text form such as d5.3.4.2_w64.160.272.512"
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
