@@ -6,7 +6,7 @@ import torch
 from fakecache import load_cache, save_cache
 from trainers.device_data import DeviceData, subset
 from trainers.errors import ConfigError
-from trainers.feeder import ResidentSource, StreamSource, batch_plan, choose_mode
+from trainers.feeder import ResidentSource, StreamSource, batch_plan, choose_mode, resolve_device
 
 
 def test_batch_plan():
@@ -51,3 +51,11 @@ def test_mode_choice():
     assert choose_mode("auto", 1 << 62, cpu) == "stream"
     with pytest.raises(ConfigError):
         choose_mode("fast", 1, cpu)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
+@pytest.mark.parametrize("name", ["gpu", "cuda", "cuda:0"])
+def test_unusable_device_is_a_config_error(name):
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ConfigError):
+        resolve_device(name)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from trainers.targets import pixels_to_unit, rescale_points, verts_to_target
+from trainers.targets import mirror_x, pixels_to_unit, rescale_points, verts_to_target
 
 _GRAY = (0.299, 0.587, 0.114)
 
@@ -52,10 +52,7 @@ def resize(images: torch.Tensor, res: int) -> torch.Tensor:
 def flip_targets(verts: torch.Tensor, points: torch.Tensor, flip_index: torch.Tensor,
                  res: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Targets of the mirrored image: permute by the flip index, negate world x, mirror crop x."""
-    verts = verts[:, flip_index] * verts.new_tensor([-1.0, 1.0, 1.0])
-    points = points[:, flip_index]
-    points = torch.stack([(res - 1) - points[..., 0], points[..., 1]], dim=-1)
-    return verts, points
+    return verts[:, flip_index] * verts.new_tensor([-1.0, 1.0, 1.0]), mirror_x(points[:, flip_index], res)
 
 
 def random_flip(images: torch.Tensor, verts: torch.Tensor, points: torch.Tensor, flip_index: torch.Tensor,

@@ -20,12 +20,17 @@ MODES = ("auto", "resident", "stream")
 
 
 def resolve_device(device: "str | torch.device") -> torch.device:
-    """'auto' -> the first CUDA device if there is one, else the CPU."""
+    """'auto' -> the current CUDA device if there is one, else the CPU; CUDA devices get an index."""
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; expected auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} asked for, but CUDA is not available here")
+    if dev.type == "cuda" and dev.index is None:  # an explicit index: comparable, and set_device accepts it
+        dev = torch.device("cuda", torch.cuda.current_device())
     return dev
 
 

@@ -33,6 +33,8 @@ def unit_to_pixels(unit, res: int):
 
 def rescale_points(points, src_res: int, dst_res: int):
     """Pixel coordinates of a crop resized from `src_res` to `dst_res` (pixel-centre aligned)."""
+    if src_res == dst_res:
+        return points
     scale = dst_res / src_res
     return (points + 0.5) * scale - 0.5
 

@@ -29,7 +29,8 @@ from trainers.model import build_jmlr, split_outputs
 from trainers.schedule import jmlr_schedule
 
 # settings that may change between a run and its resumption without changing what it computes
-RESUME_FREE = frozenset({"device", "compile", "eval_batch", "data_mode", "pnp_workers", "check_every"})
+RESUME_FREE = frozenset({"device", "compile", "eval_batch", "data_mode", "pnp_workers", "check_every",
+                         "checkpoint_every"})
 
 
 @dataclass
@@ -60,13 +61,15 @@ class TrainConfig:
     data_mode: str = "auto"  # auto | resident | stream
     pnp_workers: int | None = None
     check_every: int = 50  # steps between NaN checks (each costs one device sync)
+    checkpoint_every: int = 1  # epochs between checkpoints (and always after the last)
 
     def __post_init__(self) -> None:
         self.arch = str(resolve_arch(self.arch)) if not isinstance(self.arch, str) else self.arch.strip()
         resolve_arch(self.arch)  # an ArchError (exit 2 at the CLI) for an unknown architecture
         self.loss_weights = tuple(dataclasses.astuple(LossWeights.parse(self.loss_weights)))
         positive = {"epochs": self.epochs, "batch": self.batch, "res": self.res, "eval_every": self.eval_every,
-                    "eval_batch": self.eval_batch, "check_every": self.check_every}
+                    "eval_batch": self.eval_batch, "check_every": self.check_every,
+                    "checkpoint_every": self.checkpoint_every}
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
@@ -246,10 +249,11 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
         if val_src is not None and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
             row.update(_validate(model, config, data, val_src, val_local, val_labels, amp))
         history.append(row)
-        if out:
+        if out and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs):
             save_checkpoint(ckpt_path, arch=config.arch, num_verts=num_verts, res=config.res,
                             topology=topo.signature(), config=config.to_json(), epoch=epoch + 1,
                             model=model.state_dict(), optimizer=optimizer.state_dict(), history=history)
+        if out:
             write_csv(out / "history.csv", history)
         if on_epoch:
             on_epoch(epoch + 1, dict(row))
