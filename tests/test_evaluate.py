@@ -79,3 +79,12 @@ def test_checkpoint_of_another_topology_is_refused(trained_run, arkit_cache):
     run, _ = trained_run
     with pytest.raises(CheckpointError, match="num_verts"):
         evaluate([run], DeviceData(arkit_cache, "cpu", splits=("val",)), "val")
+
+
+def test_checkpoint_applies_to_another_crop_size_of_the_same_mesh(trained_run, grid):
+    from fakecache import make_cache
+
+    run, _ = trained_run  # trained at 32x32 on a 32x32 cache
+    bigger = make_cache(grid, n=24, res=48, subjects=6, seed=5)
+    result = evaluate([run], DeviceData(bigger, "cpu", splits=("val",)), "val")
+    assert np.isfinite(result.score.score) and result.pnp_failures == 0

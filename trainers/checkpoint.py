@@ -49,10 +49,16 @@ def load_checkpoint(path: "str | Path") -> dict[str, Any]:
     return ckpt
 
 
-def check_topology(ckpt: dict[str, Any], signature: dict[str, Any], path: "str | Path", what: str) -> None:
-    """Refuse a checkpoint made on another mesh topology or crop size than `signature`."""
+MESH_KEYS = ("num_verts", "num_triangles", "triangles_sum", "flip_sum")
+"""What a trained network depends on; the crop size and frame size of the data do not matter to it."""
+
+
+def check_topology(ckpt: dict[str, Any], signature: dict[str, Any], path: "str | Path", what: str,
+                   keys: "tuple[str, ...] | None" = None) -> None:
+    """Refuse a checkpoint made on another mesh topology (or, with `keys=None`, other data sizes)."""
     stored = ckpt["topology"]
-    diff = sorted(k for k in set(stored) | set(signature) if stored.get(k) != signature.get(k))
+    keys = tuple(set(stored) | set(signature)) if keys is None else keys
+    diff = sorted(k for k in keys if stored.get(k) != signature.get(k))
     if diff:
         details = ", ".join(f"{k}: checkpoint {stored.get(k)} vs {what} {signature.get(k)}" for k in diff)
         raise CheckpointError(f"{path}: checkpoint does not match {what} ({details})")

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from trainers.atomic import atomic_write, write_csv
 from trainers.augment import flip_targets, prepare_batch
-from trainers.checkpoint import check_topology, load_checkpoint, model_from_checkpoint
+from trainers.checkpoint import MESH_KEYS, check_topology, load_checkpoint, model_from_checkpoint
 from trainers.dataset import Topology
 from trainers.device_data import DeviceData
 from trainers.errors import CacheError, ConfigError
@@ -114,7 +114,7 @@ def load_predictors(paths: Sequence["str | Path"], topology: Topology,
     predictors = []
     for path in paths:
         ckpt = load_checkpoint(path)
-        check_topology(ckpt, topology.signature(), path, "the cache")
+        check_topology(ckpt, topology.signature(), path, "the cache", keys=MESH_KEYS)
         model = model_from_checkpoint(ckpt, path).to(device)
         if device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
