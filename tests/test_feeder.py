@@ -21,14 +21,44 @@ def test_resident_and_stream_sources_yield_identical_batches(synth_cache, tmp_pa
     assert isinstance(mm.images, np.memmap)
     rows = np.flatnonzero(mm.split == "train")
     cpu = torch.device("cpu")
-    resident, stream = ResidentSource(mm, rows, cpu, chunk=7), StreamSource(mm, rows, cpu)
+    resident = ResidentSource(mm, rows, cpu, chunk=7)
     order = np.random.default_rng(0).permutation(len(rows))
-    got = list(zip(resident.iter_batches(order, 10), stream.iter_batches(order, 10)))
-    assert len(got) == len(rows) // 10
-    for a, b in got:
-        assert np.array_equal(a.index, b.index)
-        assert torch.equal(a.images, b.images) and torch.equal(a.verts, b.verts) and torch.equal(a.points, b.points)
-        np.testing.assert_array_equal(a.images.numpy(), synth_cache.images[rows[a.index]])
+    for stream in (StreamSource(mm, rows, cpu), StreamSource(mm, rows, cpu, prefetch=2, threaded=True)):
+        got = list(zip(resident.iter_batches(order, 10), stream.iter_batches(order, 10)))
+        assert len(got) == len(rows) // 10
+        for a, b in got:
+            assert np.array_equal(a.index, b.index)
+            assert torch.equal(a.images, b.images) and torch.equal(a.verts, b.verts)
+            assert torch.equal(a.points, b.points)
+            np.testing.assert_array_equal(a.images.numpy(), synth_cache.images[rows[a.index]])
+
+
+class _Failing:
+    """An array whose reads fail from a given row on (a damaged cache file)."""
+
+    def __init__(self, array, bad_from):
+        self.array, self.bad_from, self.shape, self.dtype = array, bad_from, array.shape, array.dtype
+
+    def __getitem__(self, rows):
+        if np.max(rows) >= self.bad_from:
+            raise OSError("read error")
+        return self.array[rows]
+
+
+def test_read_ahead_thread_passes_errors_on_and_stops_when_abandoned(synth_cache):
+    import threading
+    import types
+
+    cache = types.SimpleNamespace(**vars(synth_cache))
+    cache.images = _Failing(synth_cache.images, bad_from=40)
+    rows = np.arange(60)
+    stream = StreamSource(cache, rows, torch.device("cpu"), prefetch=1, threaded=True)
+    with pytest.raises(OSError, match="read error"):
+        list(stream.iter_batches(np.arange(60), 10))
+    batches = stream.iter_batches(np.arange(30), 5)
+    next(batches)
+    batches.close()  # the consumer walks away: the reader thread must end, not block on a full queue
+    assert not any(t.name == "cache-stream" and t.is_alive() for t in threading.enumerate())
 
 
 def test_device_data_labels_and_subsets(synth_cache):

@@ -118,15 +118,18 @@ def _np_dtype(t: torch.Tensor) -> np.dtype:
 class StreamSource:
     """A split read batch by batch from the (memory-mapped) cache.
 
-    On CUDA a background thread gathers each batch into one of `prefetch + 1` pinned host buffers and
-    copies it to the device on a side stream; the training stream waits on an event, so reading,
-    copying and compute overlap. On the CPU it simply runs synchronously.
+    Threaded (the default on CUDA), a background thread reads each batch ahead; on CUDA into one of
+    `prefetch + 1` pinned host buffers, copied to the device on a side stream that the training stream
+    waits on through an event, so reading, copying and compute overlap. On the CPU it runs
+    synchronously unless `threaded=True` (then read-ahead only).
     """
 
     resident = False
 
-    def __init__(self, cache: Any, rows: np.ndarray, device: torch.device, prefetch: int = 3) -> None:
+    def __init__(self, cache: Any, rows: np.ndarray, device: torch.device, prefetch: int = 3,
+                 threaded: bool | None = None) -> None:
         self.cache, self.rows, self.device, self.prefetch = cache, np.asarray(rows, dtype=np.int64), device, prefetch
+        self.threaded = device.type == "cuda" if threaded is None else threaded
         _, h, w, c = cache.images.shape
         v = cache.verts.shape[1]
         self._shapes = ((h, w, c), (v, 3), (v, 2))
@@ -148,20 +151,21 @@ class StreamSource:
     def iter_batches(self, order: np.ndarray, batch: int, drop_last: bool = True) -> Iterator[Batch]:
         """Batches of the local indices `order`."""
         plan = batch_plan(order, batch, drop_last)
-        if self.device.type != "cuda":
+        if not self.threaded:
             for part in plan:
                 host = self._fill(self._host_buffers(len(part), pin=False), part)
                 yield Batch(*[t.to(self.device) for t in host], part)
             return
-        yield from self._cuda_batches(plan, batch)
+        yield from self._prefetched(plan, batch)
 
-    def _cuda_batches(self, plan: list[np.ndarray], batch: int) -> Iterator[Batch]:
+    def _prefetched(self, plan: list[np.ndarray], batch: int) -> Iterator[Batch]:
+        cuda = self.device.type == "cuda"
         nbuf = self.prefetch + 1
-        bufs = [self._host_buffers(batch, pin=True) for _ in range(nbuf)]
-        copied: list[torch.cuda.Event | None] = [None] * nbuf
+        bufs = [self._host_buffers(batch, pin=True) for _ in range(nbuf)] if cuda else []
+        copied: list[Any] = [None] * nbuf
+        copy_stream = torch.cuda.Stream(self.device) if cuda else None
         ready: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
-        copy_stream = torch.cuda.Stream(self.device)
 
         def put(item: Any) -> bool:
             while not stop.is_set():
@@ -172,20 +176,26 @@ class StreamSource:
                     continue
             return False
 
+        def load(j: int, part: np.ndarray) -> tuple[list[torch.Tensor], Any]:
+            if not cuda:  # fresh buffers: the consumer may still hold earlier batches
+                return self._fill(self._host_buffers(len(part), pin=False), part), None
+            k = j % nbuf
+            if copied[k] is not None:
+                copied[k].synchronize()  # the last copy out of this pinned buffer has finished
+            host = self._fill(bufs[k], part)
+            with torch.cuda.stream(copy_stream):
+                dev = [t.to(self.device, non_blocking=True) for t in host]
+                event = torch.cuda.Event()
+                event.record(copy_stream)
+            copied[k] = event
+            return dev, event
+
         def produce() -> None:
             try:
-                torch.cuda.set_device(self.device)
+                if cuda:
+                    torch.cuda.set_device(self.device)
                 for j, part in enumerate(plan):
-                    k = j % nbuf
-                    if copied[k] is not None:
-                        copied[k].synchronize()  # the last copy out of this pinned buffer has finished
-                    host = self._fill(bufs[k], part)
-                    with torch.cuda.stream(copy_stream):
-                        dev = [t.to(self.device, non_blocking=True) for t in host]
-                        event = torch.cuda.Event()
-                        event.record(copy_stream)
-                    copied[k] = event
-                    if not put((dev, event, part)):
+                    if not put((*load(j, part), part)):
                         return
                 put(None)
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
@@ -200,12 +210,13 @@ class StreamSource:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                dev, event, part = item
-                current = torch.cuda.current_stream(self.device)
-                current.wait_event(event)
-                for t in dev:
-                    t.record_stream(current)  # the allocator must not recycle them before compute is done
-                yield Batch(*dev, part)
+                tensors, event, part = item
+                if event is not None:
+                    current = torch.cuda.current_stream(self.device)
+                    current.wait_event(event)
+                    for t in tensors:
+                        t.record_stream(current)  # the allocator must not recycle them before compute is done
+                yield Batch(*tensors, part)
         finally:
             stop.set()
             worker.join()
