@@ -2,6 +2,7 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -91,3 +92,14 @@ def test_divergence_is_a_typed_error(synth_cache):
 def test_bad_settings(kw, error):
     with pytest.raises(error):
         config(**kw)
+
+
+def test_streamed_data_trains_like_resident_data(synth_cache):
+    resident = train(config(epochs=2, data_mode="resident"), synth_cache)
+    streamed = train(config(epochs=2, data_mode="stream"), synth_cache)
+    assert streamed.score == resident.score and streamed.train_loss == resident.train_loss
+
+
+def test_other_input_size_and_geometric_augmentation(synth_cache):
+    result = train(config(epochs=2, res=24, geo_aug=0.5, jitter=False), synth_cache)
+    assert result.gflops > 0 and np.isfinite(result.score)

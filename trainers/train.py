@@ -182,8 +182,9 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
     val_local = subset(len(val_src), limit=config.val_max, seed=config.seed) if val_src is not None else None
     val_labels = data.labels("val", val_local) if val_src is not None else None
 
-    torch.manual_seed(config.seed)
-    model = build_jmlr(config.arch, num_verts)  # initialised on the CPU: the same weights on every device
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
+        torch.manual_seed(config.seed)
+        model = build_jmlr(config.arch, num_verts)  # on the CPU: the same weights on every device
     cuda = device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
