@@ -113,3 +113,18 @@ def test_augmentation_is_repeatable_from_the_generator(synth_cache):
     b = prepare_batch(images, verts, points, res=32, flip_index=flip, augment=cfg,
                       generator=torch.Generator().manual_seed(7))
     assert all(torch.equal(u, w) for u, w in zip(a, b))
+
+
+def test_fused_jitter_equals_brightness_then_contrast_then_saturation():
+    x = torch.rand(6, 3, 8, 8)
+    cfg = AugmentConfig(jitter_p=0.5)
+    out = color_jitter(x, cfg, torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)  # the same draws, in the same order
+    on = (torch.rand(6, generator=g) < 0.5).float()
+    b, c, s = ((1.0 + (torch.rand(6, generator=g) * 2 - 1) * 0.2 * on)[:, None, None, None] for _ in range(3))
+    w = torch.tensor([0.299, 0.587, 0.114])[None, :, None, None]
+    y = x * b
+    mean = (y * w).sum(1, keepdim=True).mean((2, 3), keepdim=True)
+    y = (y - mean) * c + mean
+    grey = (y * w).sum(1, keepdim=True)
+    torch.testing.assert_close(out, ((y - grey) * s + grey).clamp(0, 1))

@@ -111,18 +111,22 @@ def random_similarity(images: torch.Tensor, points: torch.Tensor, cfg: AugmentCo
 
 
 def color_jitter(images: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator | None) -> torch.Tensor:
-    """Brightness, contrast and saturation factors per sample (with probability `cfg.jitter_p`)."""
+    """Brightness, contrast and saturation factors per sample (with probability `cfg.jitter_p`).
+
+    Applied in that order: `x*b`, then contrast about the mean grey level, then saturation about each
+    pixel's grey level. All three are affine in x, so they fold into one pass,
+    `x * (b c s) + grey(x) * (b c (1 - s)) + b m (1 - c)` with m the image's mean grey level, then clamp.
+    """
     b = images.shape[0]
     on = (torch.rand(b, device=images.device, generator=generator) < cfg.jitter_p).float()
-    factors = [1.0 + _uniform(b, half, images, generator) * on
-               for half in (cfg.brightness, cfg.contrast, cfg.saturation)]
-    bright, contrast, sat = (f[:, None, None, None] for f in factors)
-    weights = images.new_tensor(_GRAY)[None, :, None, None]
-    x = images * bright
-    mean = (x * weights).sum(1, keepdim=True).mean((2, 3), keepdim=True)
-    x = (x - mean) * contrast + mean
-    gray = (x * weights).sum(1, keepdim=True)
-    return ((x - gray) * sat + gray).clamp_(0.0, 1.0)
+    bright, contrast, sat = (1.0 + _uniform(b, half, images, generator) * on
+                             for half in (cfg.brightness, cfg.contrast, cfg.saturation))
+    grey = torch.einsum("bchw,c->bhw", images, images.new_tensor(_GRAY))[:, None]  # (B, 1, H, W)
+    mean = grey.mean((2, 3)).squeeze(1)
+    scale = bright * contrast
+    per_image = lambda v: v[:, None, None, None]  # noqa: E731
+    out = images * per_image(scale * sat) + per_image(bright * mean * (1.0 - contrast))
+    return out.add_(grey * per_image(scale * (1.0 - sat))).clamp_(0.0, 1.0)
 
 
 def prepare_batch(images: torch.Tensor, verts: torch.Tensor | None, points: torch.Tensor | None, *, res: int,
