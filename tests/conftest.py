@@ -1,0 +1,61 @@
+"""Fixtures: small caches from the real ARKit face (skipped without ../shared/face_data) and from a
+purely synthetic mesh (always available), and a stand-in for `trainers.data.open_cache`."""
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+import torch
+
+from fakecache import FACE_DATA, arkit_model, grid_model, load_cache, make_cache, save_cache
+
+torch.set_num_threads(1)  # tiny tensors: threads only add contention on 2-core CI
+
+
+@pytest.fixture(scope="session")
+def arkit():
+    """The ARKit face model (real data), or skip."""
+    if not (FACE_DATA / "arkit_blendshapes" / "Neutral.obj").exists():
+        pytest.skip(f"real face data not found at {FACE_DATA}")
+    return arkit_model()
+
+
+@pytest.fixture(scope="session")
+def arkit_cache(arkit):
+    """24 frames of the ARKit face, random poses, 64x64 crops."""
+    return make_cache(arkit, n=24, res=64, seed=1)
+
+
+@pytest.fixture(scope="session")
+def grid():
+    """The synthetic grid face model."""
+    return grid_model()
+
+
+@pytest.fixture(scope="session")
+def synth_cache(grid):
+    """96 frames of the synthetic face (train/val/test by subject), 32x32 crops."""
+    return make_cache(grid, n=96, res=32, subjects=12, seed=2)
+
+
+@pytest.fixture
+def cache_dir(synth_cache, tmp_path, monkeypatch):
+    """The synthetic cache on disk, readable through `trainers.data.open_cache` (a stand-in module)."""
+    folder = save_cache(synth_cache, tmp_path / "cache")
+    module = types.ModuleType("trainers.data")
+    module.open_cache = load_cache
+    monkeypatch.setitem(sys.modules, "trainers.data", module)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained_run(synth_cache, tmp_path_factory):
+    """A run folder of a 2-epoch CPU training on the synthetic cache (config, history, last.pt, metrics)."""
+    from trainers.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("run")
+    config = TrainConfig(arch="d1.1.1.1_w8.16.16.16", epochs=2, batch=16, lr=16.0, res=32, device="cpu",
+                         warmup_steps=5)
+    result = train(config, synth_cache, out)
+    return out, result

@@ -1,0 +1,43 @@
+"""Plumbing of benchmarks/bench_train.py on the CPU with tiny sizes (no speed is asserted here)."""
+import csv
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+def write_wcpa_root(cache, root: Path) -> Path:
+    """A WCPA-layout folder holding the labelled frames of a fake cache (noise images, exact labels)."""
+    rows = np.flatnonzero(cache.split != "test")
+    (root / "list").mkdir(parents=True)
+    with (root / "list" / "WCPA_track2_train.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["subject_id", "facial_action", "img_id"])
+        for r in rows:
+            s, a, k = cache.subjects[r], "1", f"{r:06d}"
+            for part in ("image", "info", "68landmarks"):
+                (root / part / s / a).mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / "image" / s / a / f"{k}_ar.jpg"),
+                        np.random.default_rng(r).integers(0, 255, (800, 800, 3), dtype=np.uint8))
+            np.savez(root / "info" / s / a / f"{k}_info.npz", verts=cache.verts[r], R_t=cache.R_t[r])
+            inv = np.linalg.inv(np.vstack([cache.tform[r], [0, 0, 1]]))[:2]
+            frame = cache.points2d[r] @ inv[:, :2].T + inv[:, 2]
+            np.savetxt(root / "68landmarks" / s / a / f"{k}_68landmarks.txt", frame[cache.landmarks68], fmt="%d")
+            writer.writerow([s, a, k])
+    return root
+
+
+def test_bench_train_runs_on_cpu_with_tiny_sizes(synth_cache, cache_dir, tmp_path, capsys):
+    import bench_train
+
+    root = write_wcpa_root(synth_cache, tmp_path / "wcpa")
+    rows = bench_train.main(["--device", "cpu", "--arch", "d1.1.1.1_w8.16.16.16", "--res", "32", "--batch", "8",
+                             "--epochs", "1", "--steps", "2", "--warmup", "1", "--modes", "eager", "--workers", "0",
+                             "--data", str(root), "--cache", str(cache_dir)])
+    assert [(r["pipeline"], r["mode"]) for r in rows] == [("ceiling", "eager"), ("end-to-end", "eager"),
+                                                          ("reference", "fp32/tf32")]
+    assert all(r["images_per_s"] > 0 for r in rows) and rows[0]["of_ceiling"] == 1.0
+    assert "MFU" in capsys.readouterr().out  # the summary table comes last
