@@ -96,10 +96,10 @@ def run(args: argparse.Namespace) -> None:
         settings = make_settings(explicit, "smoke", "no GPU in the Ray cluster")
         print("nas-search: no GPU found: using the smoke preset (toy sizes, CPU); "
               "pass --preset default to override", file=sys.stderr)
-    open_storage(settings.storage_url)  # fail on an unreachable database before writing anything
     run_dir = RunDir(settings.run_dir)
+    run_dir.root.mkdir(parents=True, exist_ok=True)  # SQLite creates study.db only inside an existing folder
+    open_storage(settings.storage_url)  # fail on an unreachable database before writing anything
     if not resuming:
-        run_dir.root.mkdir(parents=True, exist_ok=True)
         write_yaml(run_dir.config, settings.to_dict())
     print(f"nas-search: run folder {run_dir.root}")
     with _progress() as progress:
@@ -124,14 +124,14 @@ def print_comparison(rows: list[dict[str, Any]]) -> None:
     ref = next((num(r.get("score")) for r in rows if r["label"] == "resnet34d"), None)
     table = Table(title="stage 2: held-out WCPA score (mm, lower is better)")
     for col in ("model", "GFLOPs", "params (M)", "proxy", "score", "v1_v2", "v1_v3", "v1_v4_x10", "vs resnet34d"):
-        table.add_column(col, justify="left" if col == "model" else "right")
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for r in sorted(rows, key=lambda r: (num(r.get("score")) is None, num(r.get("score")) or 0)):
         score = num(r.get("score"))
         cells = [num(r.get(k)) for k in ("gflops", "params_m", "proxy_score", "score", "v1_v2", "v1_v3", "v1_v4_x10")]
         text = [f"{c:.3f}" if c is not None else "-" for c in cells]
         delta = f"{score - ref:+.3f}" if score is not None and ref is not None else "-"
         table.add_row(r["label"], *text, delta)
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -38,9 +38,13 @@ class RegNetSampler(optuna.samplers.BaseSampler):
     """
 
     def __init__(self, param: FeasibleParameterisation, seed: int = 0) -> None:
-        self._param = param
-        self._stream: Iterator = iter_samples(param.space, param.window, seed)
+        self._param, self._seed = param, seed
+        self._stream: Iterator | None = None
         self._fallback = optuna.samplers.RandomSampler(seed=seed)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the stream restarts from the seed after unpickling and skips what the study holds
+        return {**self.__dict__, "_stream": None}
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return cube()
@@ -51,6 +55,8 @@ class RegNetSampler(optuna.samplers.BaseSampler):
             return {}
         taken = {t.user_attrs.get("arch") for t in study.get_trials(deepcopy=False)
                  if t.number != trial.number and not is_interrupted(t)}
+        if self._stream is None:
+            self._stream = iter_samples(self._param.space, self._param.window, self._seed)
         for sample in self._stream:
             if str(sample.arch) not in taken:
                 return self._param.encode(sample.arch)

@@ -87,10 +87,11 @@ def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
         nonlocal tse, last_epoch
         tse += row["train_loss"]
         last_epoch = epoch
-        score = row.get("score")
-        proxy = tse if plan.proxy_score == "tse" else (score if score is not None else math.inf)
-        tune.report({**{k: v for k, v in row.items() if isinstance(v, (int, float))},
-                     "epoch": epoch, "proxy": proxy, "tse": tse, **where})
+        proxy = tse if plan.proxy_score == "tse" else row.get("score")
+        metrics = {k: v for k, v in row.items() if isinstance(v, (int, float))}
+        if proxy is not None:  # epochs without validation have no score to report
+            metrics["proxy"] = proxy
+        tune.report({**metrics, "epoch": epoch, "tse": tse, **where})
 
     failure = None
     try:

@@ -61,6 +61,9 @@ class FeasibleParameterisation:
         check_window(space, window)
         self.space, self.window = space, window
 
+    def __getstate__(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "_table"}  # 37 MB, rebuilt on demand
+
     @cached_property
     def _table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All width sequences, their all-depth-1 FLOPs and the per-stage cost of one more block."""
