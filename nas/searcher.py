@@ -31,6 +31,7 @@ class StudySearch(OptunaSearch):
     def __init__(self, param: FeasibleParameterisation, sampler: optuna.samplers.BaseSampler,
                  storage: optuna.storages.BaseStorage, study_name: str, max_epochs: int, seed: int) -> None:
         self._param = param
+        param.resolve({})  # builds the width table now, not inside the first suggestion
         self._max_epochs = max_epochs
         self._pending_errors: set[str] = set()
         super().__init__(space=self._define, metric="proxy", mode="min", sampler=sampler,

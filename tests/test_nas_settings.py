@@ -1,0 +1,58 @@
+"""Search settings: presets, explicit overrides, validation, and what a resume may change."""
+import pytest
+import yaml
+
+from nas.runs import RunDir, write_yaml
+from nas.settings import SearchSettings, SettingsError, load_preset, load_settings, make_settings, resume_settings
+
+
+def test_presets_load_and_explicit_values_win():
+    smoke = make_settings({"budget": "2G"}, "smoke")
+    assert smoke.preset == "smoke" and smoke.proxy_res == load_preset("smoke")["proxy_res"]
+    assert smoke.window.high == 2_000_000_000
+    custom = make_settings({"budget": "2G", "trials": 3, "sampler": "tpe"}, "default")
+    assert custom.trials == 3 and custom.sampler == "tpe" and custom.final_epochs == 40
+
+
+def test_preset_file(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({"trials": 5, "proxy_epochs": 1}))
+    assert make_settings({"budget": "5G"}, str(path)).trials == 5
+    path.write_text(yaml.safe_dump({"trails": 5}))
+    with pytest.raises(SettingsError, match="trails"):
+        make_settings({"budget": "5G"}, str(path))
+    with pytest.raises(SettingsError, match="unknown preset"):
+        make_settings({"budget": "5G"}, "nonesuch")
+
+
+@pytest.mark.parametrize("bad,needle", [
+    ({"budget": "5X"}, "5X"), ({"budget": "10M"}, None), ({"tol": 1.5}, "1.5"),
+    ({"sampler": "grid"}, "grid"), ({"trials": 0}, "trials"), ({"proxy_fraction": 0}, "proxy-fraction"),
+    ({"baselines": ["resnet99"]}, "resnet99"), ({"name": "a/b"}, "a/b"), ({"top_k": -1}, "top-k"),
+])
+def test_bad_settings(bad, needle):
+    values = {"budget": "5G", **bad}
+    if needle is None:  # a budget outside the space is caught when sampling, not here
+        make_settings(values, "smoke")
+        return
+    with pytest.raises(SettingsError, match=needle.replace("(", r"\(")):
+        make_settings(values, "smoke")
+
+
+def test_resume_accepts_same_and_refuses_different(tmp_path):
+    stored = make_settings({"budget": "5G", "name": "r", "out": str(tmp_path)}, "smoke")
+    run = RunDir(stored.run_dir)
+    write_yaml(run.config, stored.to_dict())
+    loaded = load_settings(run.config)
+    assert loaded == stored
+    again = resume_settings(loaded, {"budget": "5G", "name": "r", "address": "auto"})
+    assert again.address == "auto" and again.trials == stored.trials
+    with pytest.raises(SettingsError, match="--trials 99"):
+        resume_settings(loaded, {"trials": 99})
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings(tmp_path / "missing" / "config.yaml")
+
+
+def test_storage_defaults_to_sqlite_in_the_run(tmp_path):
+    s = SearchSettings(name="x", out=str(tmp_path))
+    assert s.storage_url == f"sqlite:///{tmp_path.resolve() / 'x' / 'study.db'}"

@@ -1,0 +1,94 @@
+"""The study kept by the searcher: states, reasons, feasibility, and continuing after a resume."""
+import math
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search_spaces import FlopWindow, SearchSpace, analytic_flops, resolve_arch
+from search_spaces.feasible import FeasibleParameterisation
+from nas.searcher import StudySearch
+from nas.study import (INTERRUPTED, StorageError, finished_trials, load_study, make_sampler, open_storage,
+                       reconcile, trial_rows)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+PARAM = FeasibleParameterisation(SearchSpace(), FlopWindow.below("5G"))
+
+
+def searcher(url, sampler="regnet", epochs=3, seed=0):
+    return StudySearch(PARAM, make_sampler(sampler, PARAM, seed, 20), open_storage(url), "s", epochs, seed)
+
+
+def url(tmp_path):
+    return f"sqlite:///{tmp_path / 'study.db'}"
+
+
+def test_states_and_reasons(tmp_path):
+    s = searcher(url(tmp_path))
+    configs = {tid: s.suggest(tid) for tid in ("a", "b", "c", "d", "e")}
+    for tid in configs:
+        s.on_trial_result(tid, {"proxy": 10.0, "epoch": 1, "training_iteration": 1})
+    s.on_trial_complete("a", {"proxy": 7.5, "epoch": 3, "score": 7.5, "wall_s": 2.0, "gpu": "h:0"})
+    s.on_trial_complete("b", {"proxy": 9.0, "epoch": 1})  # stopped by ASHA after one epoch
+    s.on_trial_complete("c", {"failed": 1, "failure": "OutOfMemoryError: CUDA out of memory", "proxy": math.inf,
+                              "epoch": 1})
+    s.on_trial_complete("d", None, error=True)  # the worker died: told once the callback has the message
+    assert s.study.trials[3].state == TrialState.RUNNING
+    s.fail("d", "ray: worker died")
+    rows = {r["arch"]: r for r in trial_rows(load_study(url(tmp_path), "s"))}
+    states = [t.state for t in load_study(url(tmp_path), "s").trials]
+    assert states[:4] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.FAIL]
+    assert states[4] == TrialState.RUNNING
+    by_number = {r["number"]: r for r in rows.values()}
+    assert by_number[0]["proxy_score"] == 7.5 and by_number[0]["gpu"] == "h:0"
+    assert by_number[1]["status"] == "pruned" and by_number[1]["proxy_score"] == 9.0
+    assert by_number[2]["failure"].startswith("OutOfMemoryError")
+    assert by_number[3]["failure"] == "ray: worker died"
+    for t in load_study(url(tmp_path), "s").trials:
+        assert t.user_attrs["arch"] == configs["abcde"[t.number]]["arch"]
+        assert t.params and set(t.params) == {f"u_d{i}" for i in range(1, 5)} | {f"u_w{i}" for i in range(1, 5)}
+
+
+@pytest.mark.parametrize("sampler", ["regnet", "tpe", "nsga2"])
+def test_every_proposal_is_feasible(tmp_path, sampler):
+    s = searcher(url(tmp_path), sampler)
+    for i in range(14):
+        arch = resolve_arch(s.suggest(f"t{i}")["arch"])
+        assert analytic_flops(arch) in PARAM.window
+        s.on_trial_complete(f"t{i}", {"proxy": float(sum(arch.depths)), "epoch": 3})
+    assert len(finished_trials(load_study(url(tmp_path), "s"))) == 14
+
+
+def test_regnet_resume_continues_the_sequence(tmp_path):
+    (tmp_path / "a").mkdir()
+    fresh = searcher(url(tmp_path / "a"))
+    whole = [fresh.suggest(f"t{i}")["arch"] for i in range(6)]
+    first = searcher(url(tmp_path))
+    for i in range(3):
+        first.suggest(f"t{i}")
+        first.on_trial_complete(f"t{i}", {"proxy": 1.0, "epoch": 3})
+    first.suggest("t3")  # running when the driver is killed
+    study = load_study(url(tmp_path), "s")
+    assert reconcile(study) == 1
+    assert study.trials[3].state == TrialState.FAIL and study.trials[3].user_attrs["failure"] == INTERRUPTED
+    assert len(finished_trials(study)) == 3
+    resumed = searcher(url(tmp_path))  # a new driver: same seed, same storage
+    again = [resumed.suggest(f"u{i}")["arch"] for i in range(3)]
+    assert again == whole[3:]  # the interrupted architecture first, nothing repeated
+
+
+def test_tpe_resume_learns_from_the_stored_trials(tmp_path):
+    first = searcher(url(tmp_path), "tpe")
+    for i in range(8):
+        first.suggest(f"t{i}")
+        first.on_trial_complete(f"t{i}", {"proxy": float(i), "epoch": 3})
+    resumed = searcher(url(tmp_path), "tpe")
+    assert len(resumed.study.trials) == 8  # the sampler sees them all
+    resumed.suggest("n0")
+    assert len(load_study(url(tmp_path), "s").trials) == 9
+
+
+@pytest.mark.parametrize("bad", ["notaurl", "postgresql://nobody@127.0.0.1:1/none", "sqlite:////no/such/dir/x.db"])
+def test_unreachable_storage_is_a_clear_error(bad):
+    with pytest.raises(StorageError, match="cannot open the Optuna storage"):
+        open_storage(bad)
