@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from dataclasses import dataclass
 
 import ray
@@ -12,11 +13,25 @@ class ClusterError(RuntimeError):
     """A Ray cluster that cannot be reached or cannot run a single trial."""
 
 
+def probe(address: str, timeout: float = 5.0) -> None:
+    """Fail fast where nothing listens at a `host:port` address (`ray.init` would wait minutes)."""
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ClusterError(f"Ray address {address!r} is not of the form host:port, ray://host:port or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ClusterError(f"cannot reach the Ray cluster at {address!r}: {exc.strerror or exc}") from None
+
+
 def connect(address: str | None) -> None:
     """Join the cluster at `address` (or `RAY_ADDRESS`), else start a local Ray instance."""
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address and address != "auto":
+        probe(address)
     try:
         if address:
             ray.init(address=address, log_to_driver=True)

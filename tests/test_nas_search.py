@@ -1,0 +1,207 @@
+"""`nas-search` end to end on CPU: run folder, a real kill and resume, a two-node Ray cluster, PostgreSQL."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from search_spaces import FlopWindow, analytic_flops, resolve_arch
+from nas.cli import main
+from nas.runs import RunDir, read_table
+
+WINDOW = FlopWindow.below("5G")
+
+
+def search_args(cache: Path, out: Path, name: str, trials: int = 3, *extra: str) -> list[str]:
+    """A toy search: 32x32 crops, a few frames, two proxy epochs, one searched net against resnet18d."""
+    return ["--budget", "5G", "--data", str(cache), "--trials", str(trials), "--proxy-epochs", "2",
+            "--proxy-res", "32", "--final-epochs", "2", "--final-res", "32", "--top-k", "1",
+            "--baselines", "resnet18d", "--batch", "8", "--val-max", "8", "--scheduler", "none",
+            "--preset", "smoke", "--out", str(out), "--name", name, *extra]
+
+
+def check_run(run: RunDir, trials: int) -> list[dict]:
+    """The files a finished run keeps, and what they must say."""
+    rows = read_table(run.trials)
+    assert len(rows) == trials
+    assert len({r["arch"] for r in rows}) == trials and len({r["number"] for r in rows}) == trials
+    for r in rows:
+        assert analytic_flops(resolve_arch(r["arch"])) in WINDOW
+        assert r["status"] in ("complete", "pruned", "fail")
+    final = read_table(run.final)
+    assert {r["label"] for r in final} >= {"resnet18d"} and len(final) == 2
+    assert all(r["status"] == "done" and Path(r["checkpoint"]).is_file() for r in final)
+    assert all(r["proxy_score"] not in ("", None) for r in final)
+    settings = yaml.safe_load(run.config.read_text())
+    study = optuna.load_study(study_name=settings["name"], storage=settings["storage"] or
+                              f"sqlite:///{run.root / 'study.db'}")
+    assert sum(t.state.is_finished() for t in study.trials) >= trials
+    summary = json.loads(run.summary.read_text())
+    assert summary["stage1"] == "done" and summary["stage2"] == "done"
+    return rows
+
+
+def test_search_end_to_end_then_resume_is_a_no_op(tiny_cache, tmp_path, capsys):
+    assert main(search_args(tiny_cache, tmp_path, "e2e")) == 0
+    run = RunDir(tmp_path / "e2e")
+    check_run(run, 3)
+    assert (run.ray / "stage1-0").is_dir() and (run.ray / "stage2-0").is_dir()
+    before = {p: p.read_bytes() for p in (run.trials, run.final)}
+    assert main(["--name", "e2e", "--out", str(tmp_path), "--resume"]) == 0
+    assert {p: p.read_bytes() for p in before} == before  # nothing re-run, nothing rewritten
+    assert "resnet18d" in capsys.readouterr().out
+
+
+def _wait_rows(path: Path, n: int, proc: subprocess.Popen, timeout: float) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if len(read_table(path)) >= n:
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"the driver exited early with {proc.returncode}")
+        time.sleep(0.5)
+    raise AssertionError(f"no {n} finished trials in {timeout} s")
+
+
+def test_killed_driver_resumes_without_losing_or_repeating_trials(tiny_cache, tmp_path):
+    args = search_args(tiny_cache, tmp_path, "killed", 5)
+    proc = subprocess.Popen([sys.executable, "-m", "nas.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    run = RunDir(tmp_path / "killed")
+    try:
+        _wait_rows(run.trials, 2, proc, timeout=240)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started
+        proc.wait()
+        subprocess.run(["ray", "stop", "--force"], capture_output=True)
+    before = {r["number"]: r for r in read_table(run.trials)}
+    assert 2 <= len(before) < 5
+    assert main(["--name", "killed", "--out", str(tmp_path), "--resume"]) == 0
+    rows = check_run(run, 5)
+    after = {r["number"]: r for r in rows}
+    for number, row in before.items():  # finished work survives exactly
+        assert after[number] == row
+
+
+def test_trials_spread_over_a_two_node_cluster(tiny_cache, tmp_path):
+    port = "6391"
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    head = ["ray", "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
+            "--disable-usage-stats"]
+    worker = ["ray", "start", f"--address=127.0.0.1:{port}", "--num-cpus=1", "--disable-usage-stats"]
+    try:
+        for cmd in (head, worker):
+            subprocess.run(cmd, check=True, capture_output=True, env=env, timeout=120)
+        args = search_args(tiny_cache, tmp_path, "two", 4, "--address", f"127.0.0.1:{port}",
+                           "--cpus-per-trial", "1")
+        assert main(args) == 0
+        rows = check_run(RunDir(tmp_path / "two"), 4)
+        assert len({r["node"] for r in rows}) == 2
+    finally:
+        subprocess.run(["ray", "stop", "--force"], capture_output=True, env=env)
+
+
+def _postgres_bin() -> Path | None:
+    for root in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (root / "initdb").exists():
+            return root
+    return None
+
+
+@pytest.fixture
+def postgres(tmp_path):
+    """A real PostgreSQL server on loopback, in a temporary folder, stopped afterwards."""
+    bindir = _postgres_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL server binaries are not installed")
+    pytest.importorskip("psycopg2")
+    data = tmp_path / "pg"
+    data.mkdir()
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        os.chown(data, *_postgres_ids())
+        os.chmod(tmp_path, 0o755)
+    port = "55439"
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", f"-p {port} -k {data} -h 127.0.0.1",
+                    "-w", "start"], check=True, capture_output=True)
+    try:
+        subprocess.run([*as_user, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", port, "-U", "postgres", "nas"],
+                       check=True, capture_output=True)
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/nas"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+
+
+def _postgres_ids() -> tuple[int, int]:
+    import pwd
+    entry = pwd.getpwnam("postgres")
+    return entry.pw_uid, entry.pw_gid
+
+
+def test_search_against_postgresql(tiny_cache, tmp_path, postgres):
+    assert main(search_args(tiny_cache, tmp_path, "pg", 3, "--storage", postgres)) == 0
+    run = RunDir(tmp_path / "pg")
+    check_run(run, 3)
+    assert not (run.root / "study.db").exists()
+    study = optuna.load_study(study_name="pg", storage=postgres)
+    assert sorted(t.user_attrs["arch"] for t in study.trials) == sorted(r["arch"] for r in read_table(run.trials))
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()} if folder.exists() else {}
+
+
+@pytest.mark.parametrize("change,needle", [
+    (["--budget", "5X"], "5X"),
+    (["--budget", "10M"], "10M"),
+    (["--data", "/no/such/data"], "/no/such/data"),
+    (["--address", "127.0.0.1:1"], "127.0.0.1:1"),
+    (["--storage", "postgresql+psycopg2://nobody@127.0.0.1:1/none"], "storage"),
+    (["--name", "e2e"], "--resume"),  # an existing run, without --resume
+])
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(tiny_cache, tmp_path, capsys, change, needle):
+    existing = tmp_path / "e2e"
+    existing.mkdir()
+    (existing / "config.yaml").write_text("budget: 5G\n")
+    before = _snapshot(tmp_path)
+    args = _override(search_args(tiny_cache, tmp_path, "bad", 3), change)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    after = _snapshot(tmp_path)
+    assert {p: b for p, b in after.items() if "/bad/" not in str(p)} == before
+    assert not (tmp_path / "bad" / "config.yaml").exists()
+
+
+def _override(args: list[str], change: list[str]) -> list[str]:
+    args = list(args)
+    for key, value in zip(change[::2], change[1::2]):
+        if key in args:
+            args[args.index(key) + 1] = value
+        else:
+            args += [key, value]
+    return args
+
+
+def test_resume_errors(tiny_cache, tmp_path, capsys):
+    assert main(["--name", "ghost", "--out", str(tmp_path), "--resume"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    run = RunDir(tmp_path / "kept")
+    run.root.mkdir()
+    from nas.settings import make_settings
+    from nas.runs import write_yaml
+    write_yaml(run.config, make_settings({"budget": "5G", "name": "kept", "out": str(tmp_path)}, "smoke").to_dict())
+    before = _snapshot(run.root)
+    assert main(["--name", "kept", "--out", str(tmp_path), "--resume", "--trials", "99"]) == 2
+    err = capsys.readouterr().err
+    assert "settings differ" in err and "--trials 99" in err
+    assert _snapshot(run.root) == before
