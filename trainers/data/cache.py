@@ -1,0 +1,288 @@
+"""The aligned crop cache: one folder of memory-mappable .npy arrays and a manifest.json.
+
+Writing never holds the data set in memory: every per-frame array is preallocated with
+np.lib.format.open_memmap in a temporary folder beside the target, workers fill disjoint chunks of
+rows, the manifest is written last and the folder is renamed into place (atomic). `open_cache` maps it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from trainers.data.align import CANVAS, SHIFT, align_tforms, apply_tform, warp
+from trainers.data.camera import project
+from trainers.data.errors import CacheError, DataError, LayoutError
+from trainers.data.synth import commit_output, prepare_output
+from trainers.data.wcpa import WcpaLayout, read_image, read_info, read_landmarks, read_layout
+
+FORMAT_VERSION = 1
+LABELS = ("verts", "R_t", "points2d")                      # NaN for test frames
+PER_SET = ("triangles", "flip_index", "landmarks68", "projection", "image_size")
+STRINGS = ("subjects", "facial_actions", "img_ids", "split")
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """What `nas-data cache` builds."""
+
+    data: str
+    out: str
+    res: int = 256
+    val_subjects: float = 0.2
+    seed: int = 0
+    workers: int = 1
+    on_error: str = "raise"          # or "skip"
+    overwrite: bool = False
+    chunk: int = 256
+
+    def validate(self) -> None:
+        """Raise DataError naming the first bad value."""
+        if self.res < 16:
+            raise DataError(f"--res must be at least 16, got {self.res}")
+        if not 0.0 <= self.val_subjects < 1.0:
+            raise DataError(f"--val-subjects must be a fraction in [0, 1), got {self.val_subjects}")
+        if self.workers < 1 or self.chunk < 1:
+            raise DataError(f"--workers must be at least 1, got {self.workers}")
+        if self.on_error not in ("raise", "skip"):
+            raise DataError(f"--on-error must be 'raise' or 'skip', got {self.on_error!r}")
+
+
+def frame_arrays(n: int, res: int, num_vertices: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shapes and dtypes of the per-frame arrays."""
+    return {"images": ((n, res, res, 3), np.dtype(np.uint8)),
+            "verts": ((n, num_vertices, 3), np.dtype(np.float32)),
+            "R_t": ((n, 4, 4), np.dtype(np.float32)),
+            "tform": ((n, 2, 3), np.dtype(np.float32)),
+            "points2d": ((n, num_vertices, 2), np.dtype(np.float32)),
+            "landmarks2d": ((n, 68, 2), np.dtype(np.float32))}
+
+
+def assign_splits(layout: WcpaLayout, val_fraction: float, seed: int) -> np.ndarray:
+    """'train' / 'val' / 'test' per frame; validation subjects are drawn from the training list."""
+    split = np.where(layout.split == "test", "test", "train").astype("<U5")
+    subjects = np.unique(layout.ids[split == "train", 0])
+    n_val = int(round(val_fraction * len(subjects)))
+    if val_fraction > 0 and len(subjects) > 1:
+        n_val = min(max(n_val, 1), len(subjects) - 1)
+    val = np.random.default_rng(seed).permutation(subjects)[:n_val]
+    split[(split == "train") & np.isin(layout.ids[:, 0], val)] = "val"
+    return split
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(data: str) -> None:
+    cv2.setNumThreads(1)
+    _WORKER["layout"] = read_layout(data)
+
+
+def _fill_chunk(tmp: str, start: int, stop: int, res: int, image_size: tuple[int, int],
+                skip: bool) -> list[tuple[int, str]]:
+    """Read, align and write frames [start, stop) into the memmaps; returns the (row, error) skipped."""
+    layout: WcpaLayout = _WORKER["layout"]
+    arrays = {name: np.load(Path(tmp) / f"{name}.npy", mmap_mode="r+") for name in frame_arrays(0, 0, 0)}
+    nv = layout.model.num_vertices
+    failed: list[tuple[int, str]] = []
+    rows, lmks = [], []
+    for i in range(start, stop):
+        try:
+            lmks.append(read_landmarks(layout.paths(i)[2]))
+            rows.append(i)
+        except LayoutError as exc:
+            if not skip:
+                raise
+            failed.append((i, str(exc)))
+    if not rows:
+        return failed
+    lmks_arr = np.stack(lmks)
+    tforms = align_tforms(lmks_arr, res)
+    for k, i in enumerate(rows):
+        img_path, info_path, _ = layout.paths(i)
+        try:
+            image = read_image(img_path, image_size)
+            labelled = layout.split[i] != "test"
+            verts, rt = read_info(info_path, nv) if labelled else (None, None)
+        except LayoutError as exc:
+            if not skip:
+                raise
+            failed.append((i, str(exc)))
+            continue
+        arrays["images"][i] = warp(image, tforms[k], res)
+        arrays["tform"][i] = tforms[k]
+        arrays["landmarks2d"][i] = lmks_arr[k]
+        if verts is not None:
+            arrays["verts"][i] = verts
+            arrays["R_t"][i] = rt
+            pix = project(verts.astype(np.float64), rt.astype(np.float64), layout.projection, image_size)
+            arrays["points2d"][i] = apply_tform(tforms[k], pix)
+    for a in arrays.values():
+        a.flush()
+    return failed
+
+
+def _first_image_size(layout: WcpaLayout, skip: bool) -> tuple[int, int]:
+    for i in range(len(layout)):
+        try:
+            img = read_image(layout.paths(i)[0])
+            return img.shape[1], img.shape[0]
+        except LayoutError:
+            if not skip:
+                raise
+    raise LayoutError(f"{layout.root}: no readable image in the lists")
+
+
+def _compact(tmp: Path, keep: np.ndarray, shapes: dict, chunk: int) -> None:
+    """Drop skipped rows from every per-frame array, streaming chunk by chunk."""
+    n = int(keep.sum())
+    for name, (shape, dtype) in shapes.items():
+        src = np.load(tmp / f"{name}.npy", mmap_mode="r")
+        dst = np.lib.format.open_memmap(tmp / f"{name}.part.npy", mode="w+", dtype=dtype, shape=(n,) + shape[1:])
+        rows = np.nonzero(keep)[0]
+        for a in range(0, n, chunk):
+            dst[a:a + chunk] = src[rows[a:a + chunk]]
+        dst.flush()
+        del src, dst
+        os.replace(tmp / f"{name}.part.npy", tmp / f"{name}.npy")
+
+
+def build_cache(cfg: CacheConfig, progress: Callable[[int], None] | None = None) -> dict:
+    """Align and crop every listed frame of cfg.data into the cache folder cfg.out; returns the manifest."""
+    cfg.validate()
+    started = time.time()
+    layout = read_layout(cfg.data)
+    if len(layout) == 0:
+        raise LayoutError(f"{Path(cfg.data) / 'list'}: the lists hold no frames")
+    skip = cfg.on_error == "skip"
+    image_size = _first_image_size(layout, skip)
+    split = assign_splits(layout, cfg.val_subjects, cfg.seed)
+    n, nv = len(layout), layout.model.num_vertices
+    out = Path(cfg.out)
+    tmp = prepare_output(out, cfg.overwrite)
+    try:
+        shapes = frame_arrays(n, cfg.res, nv)
+        for name, (shape, dtype) in shapes.items():
+            arr = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
+            if name in LABELS:
+                for a in range(0, n, cfg.chunk):     # test rows stay NaN; labelled rows get overwritten
+                    arr[a:a + cfg.chunk] = np.nan
+            arr.flush()
+            del arr
+        chunks = [(a, min(a + cfg.chunk, n)) for a in range(0, n, cfg.chunk)]
+        failed: list[tuple[int, str]] = []
+        if cfg.workers == 1:
+            _init_worker(cfg.data)
+            for a, b in chunks:
+                failed += _fill_chunk(str(tmp), a, b, cfg.res, image_size, skip)
+                if progress:
+                    progress(b - a)
+        else:
+            import multiprocessing as mp
+            with ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("spawn"),
+                                     initializer=_init_worker, initargs=(cfg.data,)) as pool:
+                futures = {pool.submit(_fill_chunk, str(tmp), a, b, cfg.res, image_size, skip): (a, b)
+                           for a, b in chunks}
+                for fut in as_completed(futures):
+                    failed += fut.result()
+                    if progress:
+                        a, b = futures[fut]
+                        progress(b - a)
+        keep = np.ones(n, dtype=bool)
+        keep[[i for i, _ in failed]] = False
+        if not keep.all():
+            _compact(tmp, keep, shapes, cfg.chunk)
+        ids, split = layout.ids[keep], split[keep]
+        if len(ids) == 0:
+            raise LayoutError(f"{cfg.data}: every frame was skipped; first error: {failed[0][1]}")
+        strings = {"subjects": ids[:, 0], "facial_actions": ids[:, 1], "img_ids": ids[:, 2], "split": split}
+        per_set = {"triangles": layout.model.triangles, "flip_index": layout.model.flip_index,
+                   "landmarks68": layout.model.landmarks68, "projection": layout.projection,
+                   "image_size": np.array(image_size, dtype=np.int64)}
+        for name, arr in {**strings, **per_set}.items():
+            np.save(tmp / f"{name}.npy", np.asarray(arr))
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "source": str(Path(cfg.data).resolve()),
+            "res": cfg.res, "image_size": list(image_size),
+            "num_vertices": nv, "num_triangles": int(len(layout.model.triangles)),
+            "counts": {"total": int(len(ids)), **{s: int((split == s).sum()) for s in ("train", "val", "test")}},
+            "subjects": {s: int(len(np.unique(ids[split == s, 0]))) for s in ("train", "val", "test")},
+            "skipped": len(failed), "skipped_examples": [msg for _, msg in sorted(failed)[:10]],
+            "template": {"canvas": CANVAS, "shift": list(SHIFT), "points": "eye centres, nose tip, mouth corners"},
+            "seconds": round(time.time() - started, 2),
+            "config": {**asdict(cfg), "data": str(Path(cfg.data).resolve()), "out": str(out.resolve())},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        commit_output(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+class FaceCache:
+    """A crop cache opened for reading: per-frame arrays are read-only memory maps."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        manifest_path = self.path / "manifest.json"
+        if not manifest_path.is_file():
+            raise CacheError(f"{manifest_path}: missing (not a crop cache, or an unfinished one)")
+        try:
+            self.manifest = json.loads(manifest_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CacheError(f"{manifest_path}: unreadable ({exc})") from None
+        version = self.manifest.get("format_version")
+        if version != FORMAT_VERSION:
+            raise CacheError(f"{manifest_path}: format version {version}, this toolkit reads {FORMAT_VERSION}")
+        n = self.manifest["counts"]["total"]
+        shapes = frame_arrays(n, self.manifest["res"], self.manifest["num_vertices"])
+        for name, (shape, dtype) in shapes.items():
+            setattr(self, name, self._load(name, mmap=True, shape=shape, dtype=dtype))
+        for name in STRINGS + PER_SET:
+            setattr(self, name, self._load(name, mmap=False))
+        self.image_size = tuple(int(v) for v in self.image_size)
+
+    def _load(self, name: str, mmap: bool, shape: tuple | None = None, dtype: np.dtype | None = None) -> np.ndarray:
+        path = self.path / f"{name}.npy"
+        try:
+            arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise CacheError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
+        if shape is not None and (arr.shape != shape or arr.dtype != dtype):
+            raise CacheError(f"{path}: expected {shape} {dtype}, found {arr.shape} {arr.dtype}")
+        return arr
+
+    def __len__(self) -> int:
+        return int(self.manifest["counts"]["total"])
+
+    @property
+    def res(self) -> int:
+        """Crop size in pixels."""
+        return int(self.manifest["res"])
+
+    @property
+    def ids(self) -> np.ndarray:
+        """(N, 3) str: subject_id, facial_action, img_id of each frame (to write predictions back)."""
+        return np.stack([self.subjects, self.facial_actions, self.img_ids], axis=1)
+
+    def indices(self, split: str) -> np.ndarray:
+        """Row indices (int64) of one split: 'train', 'val' or 'test'."""
+        if split not in ("train", "val", "test"):
+            raise CacheError(f"unknown split {split!r} (expected train, val or test)")
+        return np.nonzero(self.split == split)[0]
+
+
+def open_cache(path: str | os.PathLike) -> FaceCache:
+    """Open a crop cache written by `nas-data cache` (see FaceCache for the arrays)."""
+    return FaceCache(path)
