@@ -130,17 +130,6 @@ def _fill_chunk(tmp: str, start: int, stop: int, res: int, image_size: tuple[int
     return failed
 
 
-def _first_image_size(layout: WcpaLayout, skip: bool) -> tuple[int, int]:
-    for i in range(len(layout)):
-        try:
-            img = read_image(layout.paths(i)[0])
-            return img.shape[1], img.shape[0]
-        except LayoutError:
-            if not skip:
-                raise
-    raise LayoutError(f"{layout.root}: no readable image in the lists")
-
-
 def _compact(tmp: Path, keep: np.ndarray, shapes: dict, chunk: int) -> None:
     """Drop skipped rows from every per-frame array, streaming chunk by chunk."""
     n = int(keep.sum())
@@ -163,7 +152,7 @@ def build_cache(cfg: CacheConfig, progress: Callable[[int], None] | None = None)
     if len(layout) == 0:
         raise LayoutError(f"{Path(cfg.data) / 'list'}: the lists hold no frames")
     skip = cfg.on_error == "skip"
-    image_size = _first_image_size(layout, skip)
+    image_size = layout.image_size
     split = assign_splits(layout, cfg.val_subjects, cfg.seed)
     n, nv = len(layout), layout.model.num_vertices
     out = Path(cfg.out)

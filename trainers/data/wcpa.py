@@ -7,6 +7,7 @@ match resources/example.obj. CSV ids are read as strings (they carry leading zer
 from __future__ import annotations
 
 import csv
+import json
 import os
 import zipfile
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import numpy as np
 from trainers.data.errors import LayoutError
 from trainers.data.face_model import FaceModel, load_wcpa_face_model
 
+WCPA_SIZE = (800, 800)
 LISTS = {"train": "list/WCPA_track2_train.csv", "test": "list/WCPA_track2_test.csv"}
 COLUMNS = ("subject_id", "facial_action", "img_id")
 
@@ -31,6 +33,7 @@ class WcpaLayout:
     projection: np.ndarray          # (4, 4) float64
     ids: np.ndarray                 # (N, 3) str: subject_id, facial_action, img_id
     split: np.ndarray               # (N,) str: 'train' (labelled) or 'test' (no info/ files)
+    image_size: tuple[int, int]     # (W, H) every image must have
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -74,8 +77,23 @@ def read_projection(path: Path) -> np.ndarray:
     return m
 
 
+def layout_image_size(root: Path) -> tuple[int, int]:
+    """(W, H) of the frames: the challenge's 800x800, or the size a synthetic root records."""
+    path = root / "synth_config.json"
+    if not path.is_file():
+        return WCPA_SIZE
+    try:
+        size = int(json.loads(path.read_text())["size"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LayoutError(f"{path}: cannot read the image size ({exc.__class__.__name__}: {exc})") from None
+    return size, size
+
+
 def read_layout(root: str | os.PathLike, splits: tuple[str, ...] = ("train", "test")) -> WcpaLayout:
-    """Walk a WCPA root: resources (example.obj, kpt_ind.npy, projection_matrix.txt) and the lists."""
+    """Walk a WCPA root: resources (example.obj, kpt_ind.npy, projection_matrix.txt) and the lists.
+
+    Frames are 800x800 as in the challenge, or the size recorded in a synthetic root's synth_config.json.
+    """
     root = Path(root)
     if not root.is_dir():
         raise LayoutError(f"{root}: not a folder")
@@ -92,7 +110,7 @@ def read_layout(root: str | os.PathLike, splits: tuple[str, ...] = ("train", "te
         ids.append(rows)
         split += [name] * len(rows)
     all_ids = np.concatenate(ids) if ids else np.zeros((0, 3), dtype=str)
-    return WcpaLayout(root, model, projection, all_ids, np.array(split, dtype=str))
+    return WcpaLayout(root, model, projection, all_ids, np.array(split, dtype=str), layout_image_size(root))
 
 
 def read_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
