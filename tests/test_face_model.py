@@ -201,3 +201,18 @@ def test_arkit_landmarks_path_is_used():
     need_face_data()
     m = load_face_model(ARKIT, np.load(KPT_IND))
     np.testing.assert_array_equal(m.landmarks68, np.load(KPT_IND))
+
+
+@pytest.mark.parametrize("sign", [-1.0, 1.0])
+def test_extreme_identities_do_not_fold_the_surface(sign):
+    # 2.5 standard deviations along any one mode must not fold a triangle over (seen from the front)
+    m = procedural_face_model()
+    for k in range(len(m.identity_modes)):
+        coef = np.zeros(len(m.identity_modes))
+        coef[k] = 2.5 * sign
+        v = m.shape(coef)
+        t = m.triangles
+        area = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])[:, 2]
+        base = np.cross(m.neutral[t[:, 1]] - m.neutral[t[:, 0]], m.neutral[t[:, 2]] - m.neutral[t[:, 0]])[:, 2]
+        front = base > 0
+        assert (area[front] > 0.2 * base[front]).all(), k

@@ -59,8 +59,12 @@ def _jaw_open(v: np.ndarray, P: np.ndarray, scale: float) -> np.ndarray:
     mid = 0.5 * (y_up + y_lo)
     half_gap = np.maximum(0.5 * (y_up - y_lo), 0.4 * MM * scale)
     corner = 0.5 * (P[64, 0] - P[60, 0])
-    band = half_gap + 0.6 * np.maximum(np.abs(x - 0.5 * (P[60, 0] + P[64, 0])) - corner, 0.0)
-    w = _smoothstep(0.5 + 0.5 * (mid - y) / band)
+    # between the lips the weight steps from 0 to 1; beyond the mouth corners the skin stretches
+    # smoothly over about 2.5 cm, so no crease runs out of the corners
+    sharp = _smoothstep(0.5 + 0.5 * (mid - y) / half_gap)
+    soft = _smoothstep(0.5 + 0.5 * (mid - y) / (12 * MM * scale))
+    beyond = _smoothstep((np.abs(x - 0.5 * (P[60, 0] + P[64, 0])) - corner + MM * scale) / (4 * MM * scale))
+    w = (1.0 - beyond) * sharp + beyond * soft
     pivot = np.array([P[33, 1] - 5 * MM * scale, v[:, 2].min() - 30 * MM * scale])
     angle = np.deg2rad(20.0)
     r = v[:, 1:] - pivot
@@ -146,8 +150,8 @@ def generic_identity_modes(neutral: np.ndarray, lmk: np.ndarray) -> np.ndarray:
     mode(dz=3.5 * MM * s * _gauss(v, 0.0, P[30, 1], 9 * MM * s))    # nose tip protrusion
     lower = _smoothstep((P[33, 1] - y) / (35 * MM * s))
     mode(dx=0.07 * x * lower)                                       # jaw width
-    chin = _smoothstep((P[57, 1] - y + 10 * MM * s) / (20 * MM * s))
-    mode(dy=-5 * MM * s * chin, dz=1.5 * MM * s * chin)             # chin length
+    chin = _smoothstep((P[57, 1] - y + 5 * MM * s) / (30 * MM * s))   # gentle: no fold at 2.5 sigma
+    mode(dy=-3 * MM * s * chin, dz=1.0 * MM * s * chin)             # chin length
     eyes = sum(_gauss(v, P[a:b, 0].mean(), P[a:b, 1].mean(), 13 * MM * s) * np.sign(P[a:b, 0].mean())
                for a, b in ((36, 42), (42, 48)))
     mode(dx=2.5 * MM * s * eyes)                                    # eye spacing
