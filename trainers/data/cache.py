@@ -159,11 +159,12 @@ def build_cache(cfg: CacheConfig, progress: Callable[[int], None] | None = None)
     tmp = prepare_output(out, cfg.overwrite)
     try:
         shapes = frame_arrays(n, cfg.res, nv)
+        test_rows = np.nonzero(split == "test")[0]
         for name, (shape, dtype) in shapes.items():
             arr = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
-            if name in LABELS:
-                for a in range(0, n, cfg.chunk):     # test rows stay NaN; labelled rows get overwritten
-                    arr[a:a + cfg.chunk] = np.nan
+            if name in LABELS:                       # test frames have no labels: NaN
+                for a in range(0, len(test_rows), cfg.chunk):
+                    arr[test_rows[a:a + cfg.chunk]] = np.nan
             arr.flush()
             del arr
         chunks = [(a, min(a + cfg.chunk, n)) for a in range(0, n, cfg.chunk)]

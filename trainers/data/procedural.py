@@ -29,11 +29,14 @@ _ROW_KNOTS = ([0, 7, 9, 11, 14, 17, 22, 26, 36],
 _WIDTH = PchipInterpolator(
     [-0.083, -0.078, -0.068, -0.058, -0.048, -0.035, -0.015, 0.01, 0.03, 0.05, 0.07, 0.092],
     [0.026, 0.036, 0.048, 0.057, 0.0625, 0.0655, 0.068, 0.071, 0.0718, 0.0705, 0.062, 0.047])
-# midline depth without nose and lips, and the depth of the cross-section ellipse
+# midline depth without nose and lips
 _FRONT = PchipInterpolator(
     [-0.083, -0.078, -0.07, -0.062, -0.056, -0.03, 0.0, 0.02, 0.034, 0.05, 0.067, 0.084, 0.092],
     [0.038, 0.051, 0.056, 0.055, 0.054, 0.058, 0.058, 0.057, 0.0555, 0.056, 0.053, 0.047, 0.042])
-_DEPTH = PchipInterpolator([-0.083, -0.07, -0.055, 0.0, 0.092], [0.045, 0.07, 0.085, 0.088, 0.088])
+# the head's cross-section: an ellipse of this half width and 8.8 cm depth; wider than the face outline
+# at the hairline (the skull goes on) and only a little wider at the chin
+_HEAD = PchipInterpolator([-0.083, -0.065, -0.045, -0.02, 0.01, 0.092], [0.05, 0.056, 0.066, 0.071, 0.075, 0.075])
+HEAD_DEPTH = 0.088
 
 # (row, column, copy) of the 68 iBUG landmarks on the left half (x < 0) and the midline; copy 1 is the
 # lower copy of a slit vertex. The right half is mirrored by `_mirror_landmark`.
@@ -146,11 +149,9 @@ def _brow_offsets(x: np.ndarray, row: np.ndarray) -> np.ndarray:
 
 
 def _outline_offsets(x: np.ndarray, y0: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """Vertical offsets (m) rounding the corners of the grid: hairline and chin curve towards the sides."""
-    u2 = (x / _WIDTH(y0)) ** 2
+    """Vertical offsets (m) rounding the top corners of the grid: the hairline curves down to the temples."""
     top = np.clip((row - 29) / (ROWS - 1 - 29), 0.0, 1.0) ** 1.5
-    bottom = np.clip((3 - row) / 3, 0.0, 1.0) ** 1.5
-    return -0.010 * top * u2 + 0.005 * bottom * u2 ** 2
+    return -0.010 * top * (x / _WIDTH(y0)) ** 2
 
 
 def _gauss(x: np.ndarray, y: np.ndarray, cx: float, cy: float, sx: float, sy: float) -> np.ndarray:
@@ -173,11 +174,14 @@ def _nose(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return ridge + alae + crease
 
 
-def _depth(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Closed-form depth z (m) of the neutral face at frontal coordinates (x, y)."""
-    a = 1.05 * _WIDTH(y)
-    cz = _DEPTH(y)
-    z = _FRONT(y) - cz * (1.0 - np.sqrt(np.clip(1.0 - (x / a) ** 2, 0.0, 1.0)))
+def _depth(x: np.ndarray, y: np.ndarray, y_row: np.ndarray) -> np.ndarray:
+    """Closed-form depth z (m) of the neutral face at (x, y), on the grid row whose base height is y_row.
+
+    The cross-section ellipse is the row's, so rows whose ends are lifted to round the outline keep
+    wrapping back instead of curling forward.
+    """
+    a = np.maximum(_HEAD(y_row), 1.05 * _WIDTH(y_row))
+    z = _FRONT(y) - HEAD_DEPTH * (1.0 - np.sqrt(np.clip(1.0 - (x / a) ** 2, 0.0, 1.0)))
     z += 2.5 * MM * _sym_gauss(x, y, 0.040, 0.036, 0.012, 0.006)          # brow ridge
     z += -14.0 * MM * _sym_gauss(x, y, 0.024, 0.023, 0.011, 0.0085)       # eye sockets
     z += -4.0 * MM * _sym_gauss(x, y, 0.013, 0.026, 0.004, 0.006)         # inner socket, beside the bridge
@@ -213,7 +217,7 @@ def procedural_mesh() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x = _WIDTH(y0) * cols[col + HALF_COLS]
     y = (y0 + _lip_offsets(x, row, is_lower) + _eye_offsets(x, row, is_lower) + _brow_offsets(x, row)
          + _outline_offsets(x, y0, row))
-    z = _depth(x, y)
+    z = _depth(x, y, y0)
     verts = np.stack([x, y, z], axis=1)
     lmk = []
     for r, c, copy in _landmark_cells():
