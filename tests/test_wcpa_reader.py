@@ -47,59 +47,51 @@ def _first(root, kind, split="train"):
     return layout.paths(i)[{"image": 0, "info": 1, "landmarks": 2}[kind]]
 
 
+def _savez(**arrays):
+    return lambda path: np.savez(path, **arrays)
+
+
+def _write(data):
+    return lambda path: path.write_bytes(data) if isinstance(data, bytes) else path.write_text(data)
+
+
+def _unlink(path):
+    path.unlink()
+
+
+def _image_of_size(path):
+    import cv2
+    cv2.imwrite(str(path), np.zeros((300, 400, 3), np.uint8))
+
+
+VERTS, EYE3 = np.zeros((1240, 3), np.float32), np.eye(3, dtype=np.float32)
+# what -> (which file: a frame's (kind, split) or a path under the root, how to damage it)
+BREAKS = {
+    "missing image": (("image", "train"), _unlink),
+    "corrupt image": (("image", "train"), _write(b"\xff\xd8 not really a jpeg")),
+    "wrong-size image": (("image", "train"), _image_of_size),
+    "missing info": (("info", "train"), _unlink),
+    "corrupt info": (("info", "train"), _write(b"PK garbage")),
+    "info without R_t": (("info", "train"), _savez(verts=VERTS)),
+    "wrong-shaped R_t": (("info", "train"), _savez(verts=VERTS, R_t=EYE3)),
+    "topology mismatch": (("info", "train"), _savez(verts=np.zeros((1220, 3), np.float32),
+                                                    R_t=np.eye(4, dtype=np.float32))),
+    "short landmarks": (("landmarks", "test"), _write("1 2\n" * 67)),
+    "garbled landmarks": (("landmarks", "train"), _write("a b\n" * 68)),
+    "missing landmarks": (("landmarks", "test"), _unlink),
+    "missing list": ("list/WCPA_track2_train.csv", _unlink),
+    "bad list header": ("list/WCPA_track2_train.csv", _write("a,b,c\n1,2,3\n")),
+    "missing example.obj": ("resources/example.obj", _unlink),
+    "bad kpt_ind": ("resources/kpt_ind.npy", lambda path: np.save(path, np.arange(68) + 5000)),
+    "bad projection": ("resources/projection_matrix.txt", _write("1 2 3\n")),
+}
+
+
 def _break(root, what):
     """Damage one file of the layout; return the path that the error must name."""
-    if what == "missing image":
-        path = _first(root, "image")
-        path.unlink()
-    elif what == "corrupt image":
-        path = _first(root, "image")
-        path.write_bytes(b"\xff\xd8 not really a jpeg")
-    elif what == "wrong-size image":
-        import cv2
-        path = _first(root, "image")
-        cv2.imwrite(str(path), np.zeros((300, 400, 3), np.uint8))
-    elif what == "missing info":
-        path = _first(root, "info")
-        path.unlink()
-    elif what == "corrupt info":
-        path = _first(root, "info")
-        path.write_bytes(b"PK garbage")
-    elif what == "info without R_t":
-        path = _first(root, "info")
-        np.savez(path, verts=np.zeros((1240, 3), np.float32))
-    elif what == "wrong-shaped R_t":
-        path = _first(root, "info")
-        np.savez(path, verts=np.zeros((1240, 3), np.float32), R_t=np.eye(3, dtype=np.float32))
-    elif what == "topology mismatch":
-        path = _first(root, "info")
-        np.savez(path, verts=np.zeros((1220, 3), np.float32), R_t=np.eye(4, dtype=np.float32))
-    elif what == "short landmarks":
-        path = _first(root, "landmarks", "test")
-        path.write_text("1 2\n" * 67)
-    elif what == "garbled landmarks":
-        path = _first(root, "landmarks")
-        path.write_text("a b\n" * 68)
-    elif what == "missing landmarks":
-        path = _first(root, "landmarks", "test")
-        path.unlink()
-    elif what == "missing list":
-        path = root / "list" / "WCPA_track2_train.csv"
-        path.unlink()
-    elif what == "bad list header":
-        path = root / "list" / "WCPA_track2_train.csv"
-        path.write_text("a,b,c\n1,2,3\n")
-    elif what == "missing example.obj":
-        path = root / "resources" / "example.obj"
-        path.unlink()
-    elif what == "bad kpt_ind":
-        path = root / "resources" / "kpt_ind.npy"
-        np.save(path, np.arange(68) + 5000)
-    elif what == "bad projection":
-        path = root / "resources" / "projection_matrix.txt"
-        path.write_text("1 2 3\n")
-    else:
-        raise AssertionError(what)
+    where, damage = BREAKS[what]
+    path = _first(root, *where) if isinstance(where, tuple) else root / where
+    damage(path)
     return path
 
 

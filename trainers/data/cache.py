@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,7 +19,8 @@ import numpy as np
 from trainers.data.align import CANVAS, SHIFT, align_tforms, apply_tform, warp
 from trainers.data.camera import project
 from trainers.data.errors import CacheError, DataError, LayoutError
-from trainers.data.synth import commit_output, prepare_output
+from trainers.data.parallel import run_jobs
+from trainers.data.staging import staged_folder
 from trainers.data.wcpa import WcpaLayout, read_image, read_info, read_landmarks, read_layout
 
 FORMAT_VERSION = 1
@@ -144,6 +143,35 @@ def _compact(tmp: Path, keep: np.ndarray, shapes: dict, chunk: int) -> None:
         os.replace(tmp / f"{name}.part.npy", tmp / f"{name}.npy")
 
 
+def _allocate(tmp: Path, shapes: dict, test_rows: np.ndarray, chunk: int) -> None:
+    """Preallocate every per-frame array as a memmap; test frames' labels are NaN."""
+    for name, (shape, dtype) in shapes.items():
+        arr = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
+        if name in LABELS:
+            for a in range(0, len(test_rows), chunk):
+                arr[test_rows[a:a + chunk]] = np.nan
+        arr.flush()
+        del arr
+
+
+def _manifest(cfg: CacheConfig, layout: WcpaLayout, ids: np.ndarray, split: np.ndarray,
+              failed: list[tuple[int, str]], seconds: float) -> dict:
+    splits = ("train", "val", "test")
+    return {
+        "format_version": FORMAT_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "source": str(Path(cfg.data).resolve()),
+        "res": cfg.res, "image_size": list(layout.image_size),
+        "num_vertices": layout.model.num_vertices, "num_triangles": int(len(layout.model.triangles)),
+        "counts": {"total": int(len(ids)), **{s: int((split == s).sum()) for s in splits}},
+        "subjects": {s: int(len(np.unique(ids[split == s, 0]))) for s in splits},
+        "skipped": len(failed), "skipped_examples": [msg for _, msg in sorted(failed)[:10]],
+        "template": {"canvas": CANVAS, "shift": list(SHIFT), "points": "eye centres, nose tip, mouth corners"},
+        "seconds": round(seconds, 2),
+        "config": {**asdict(cfg), "data": str(Path(cfg.data).resolve()), "out": str(Path(cfg.out).resolve())},
+    }
+
+
 def build_cache(cfg: CacheConfig, progress: Callable[[int], None] | None = None) -> dict:
     """Align and crop every listed frame of cfg.data into the cache folder cfg.out; returns the manifest."""
     cfg.validate()
@@ -151,72 +179,36 @@ def build_cache(cfg: CacheConfig, progress: Callable[[int], None] | None = None)
     layout = read_layout(cfg.data)
     if len(layout) == 0:
         raise LayoutError(f"{Path(cfg.data) / 'list'}: the lists hold no frames")
-    skip = cfg.on_error == "skip"
-    image_size = layout.image_size
     split = assign_splits(layout, cfg.val_subjects, cfg.seed)
-    n, nv = len(layout), layout.model.num_vertices
-    out = Path(cfg.out)
-    tmp = prepare_output(out, cfg.overwrite)
-    try:
-        shapes = frame_arrays(n, cfg.res, nv)
-        test_rows = np.nonzero(split == "test")[0]
-        for name, (shape, dtype) in shapes.items():
-            arr = np.lib.format.open_memmap(tmp / f"{name}.npy", mode="w+", dtype=dtype, shape=shape)
-            if name in LABELS:                       # test frames have no labels: NaN
-                for a in range(0, len(test_rows), cfg.chunk):
-                    arr[test_rows[a:a + cfg.chunk]] = np.nan
-            arr.flush()
-            del arr
-        chunks = [(a, min(a + cfg.chunk, n)) for a in range(0, n, cfg.chunk)]
-        failed: list[tuple[int, str]] = []
-        if cfg.workers == 1:
-            _init_worker(cfg.data)
-            for a, b in chunks:
-                failed += _fill_chunk(str(tmp), a, b, cfg.res, image_size, skip)
-                if progress:
-                    progress(b - a)
-        else:
-            import multiprocessing as mp
-            with ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("spawn"),
-                                     initializer=_init_worker, initargs=(cfg.data,)) as pool:
-                futures = {pool.submit(_fill_chunk, str(tmp), a, b, cfg.res, image_size, skip): (a, b)
-                           for a, b in chunks}
-                for fut in as_completed(futures):
-                    failed += fut.result()
-                    if progress:
-                        a, b = futures[fut]
-                        progress(b - a)
+    n = len(layout)
+    shapes = frame_arrays(n, cfg.res, layout.model.num_vertices)
+    failed: list[tuple[int, str]] = []
+
+    def collect(job: tuple, result: list) -> None:
+        failed.extend(result)
+        if progress:
+            progress(job[2] - job[1])
+
+    with staged_folder(cfg.out, cfg.overwrite) as tmp:
+        _allocate(tmp, shapes, np.nonzero(split == "test")[0], cfg.chunk)
+        jobs = [(str(tmp), a, min(a + cfg.chunk, n), cfg.res, layout.image_size, cfg.on_error == "skip")
+                for a in range(0, n, cfg.chunk)]
+        run_jobs(_fill_chunk, jobs, cfg.workers, _init_worker, (cfg.data,), collect)
         keep = np.ones(n, dtype=bool)
         keep[[i for i, _ in failed]] = False
+        if not keep.any():
+            raise LayoutError(f"{cfg.data}: every frame was skipped; first error: {min(failed)[1]}")
         if not keep.all():
             _compact(tmp, keep, shapes, cfg.chunk)
         ids, split = layout.ids[keep], split[keep]
-        if len(ids) == 0:
-            raise LayoutError(f"{cfg.data}: every frame was skipped; first error: {failed[0][1]}")
-        strings = {"subjects": ids[:, 0], "facial_actions": ids[:, 1], "img_ids": ids[:, 2], "split": split}
-        per_set = {"triangles": layout.model.triangles, "flip_index": layout.model.flip_index,
-                   "landmarks68": layout.model.landmarks68, "projection": layout.projection,
-                   "image_size": np.array(image_size, dtype=np.int64)}
-        for name, arr in {**strings, **per_set}.items():
+        arrays = {"subjects": ids[:, 0], "facial_actions": ids[:, 1], "img_ids": ids[:, 2], "split": split,
+                  "triangles": layout.model.triangles, "flip_index": layout.model.flip_index,
+                  "landmarks68": layout.model.landmarks68, "projection": layout.projection,
+                  "image_size": np.array(layout.image_size, dtype=np.int64)}
+        for name, arr in arrays.items():
             np.save(tmp / f"{name}.npy", np.asarray(arr))
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "source": str(Path(cfg.data).resolve()),
-            "res": cfg.res, "image_size": list(image_size),
-            "num_vertices": nv, "num_triangles": int(len(layout.model.triangles)),
-            "counts": {"total": int(len(ids)), **{s: int((split == s).sum()) for s in ("train", "val", "test")}},
-            "subjects": {s: int(len(np.unique(ids[split == s, 0]))) for s in ("train", "val", "test")},
-            "skipped": len(failed), "skipped_examples": [msg for _, msg in sorted(failed)[:10]],
-            "template": {"canvas": CANVAS, "shift": list(SHIFT), "points": "eye centres, nose tip, mouth corners"},
-            "seconds": round(time.time() - started, 2),
-            "config": {**asdict(cfg), "data": str(Path(cfg.data).resolve()), "out": str(out.resolve())},
-        }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        commit_output(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        manifest = _manifest(cfg, layout, ids, split, failed, time.time() - started)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")   # last: marks it complete
     return manifest
 
 

@@ -123,7 +123,7 @@ def cmd_contact_sheet(args: argparse.Namespace) -> None:
     import cv2
 
     from trainers.data.contact import contact_sheet
-    from trainers.data.synth import write_atomic
+    from trainers.data.staging import write_atomic
     sheet = contact_sheet(args.face_model, args.landmarks, n=args.n, seed=args.seed, tile=args.tile)
     ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
     write_atomic(args.out, png.tobytes())

@@ -8,9 +8,6 @@ Everything is a function of (seed, subject index), so any worker count gives the
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -23,7 +20,9 @@ from trainers.data.camera import format_projection, project, wcpa_projection
 from trainers.data.errors import DataError
 from trainers.data.face_model import FaceModel, load_face_model
 from trainers.data.obj_io import format_obj
+from trainers.data.parallel import run_jobs
 from trainers.data.render import random_lighting, render_face
+from trainers.data.staging import staged_folder
 from trainers.data.scene import detector_landmarks, random_background, sample_expressions, sample_poses
 
 LIST_COLUMNS = ("subject_id", "facial_action", "img_id")
@@ -179,63 +178,21 @@ def write_list(path: Path, rows: list[tuple[str, str, str]]) -> None:
     path.write_text(",".join(LIST_COLUMNS) + "\n" + "".join(",".join(r) + "\n" for r in rows))
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write a file through a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def prepare_output(out: Path, overwrite: bool) -> Path:
-    """A fresh temporary folder beside `out` (renamed onto it at the end); refuses to clobber."""
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise DataError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    return tmp
-
-
-def commit_output(tmp: Path, out: Path) -> None:
-    """Atomically put the finished folder `tmp` in place of `out`."""
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def synthesize(cfg: SynthConfig, progress: Callable[[int], None] | None = None) -> dict:
     """Render the data set described by `cfg` into cfg.out; returns a summary dict."""
     cfg.validate()
     model = load_model(cfg.face_model, cfg.landmarks)
     out = Path(cfg.out)
-    tmp = prepare_output(out, cfg.overwrite)
     test = test_subject_indices(cfg)
     rows: dict[int, list] = {}
-    try:
-        if cfg.workers == 1:
-            _init_worker(cfg.face_model, cfg.landmarks)
-            for i in range(cfg.subjects):
-                rows[i] = _subject_job(i, i in test, cfg, str(tmp))
-                if progress:
-                    progress(len(rows[i]))
-        else:
-            import multiprocessing as mp
-            with ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("spawn"),
-                                     initializer=_init_worker,
-                                     initargs=(cfg.face_model, cfg.landmarks)) as pool:
-                futures = {pool.submit(_subject_job, i, i in test, cfg, str(tmp)): i
-                           for i in range(cfg.subjects)}
-                for fut in as_completed(futures):
-                    rows[futures[fut]] = fut.result()
-                    if progress:
-                        progress(len(rows[futures[fut]]))
+    with staged_folder(out, cfg.overwrite) as tmp:
+        def collect(job: tuple, result: list) -> None:
+            rows[job[0]] = result
+            if progress:
+                progress(len(result))
+
+        jobs = [(i, i in test, cfg, str(tmp)) for i in range(cfg.subjects)]
+        run_jobs(_subject_job, jobs, cfg.workers, _init_worker, (cfg.face_model, cfg.landmarks), collect)
         train_rows = [r for i in sorted(rows) if i not in test for r in rows[i]]
         test_rows = [r for i in sorted(rows) if i in test for r in rows[i]]
         write_list(tmp / "list" / "WCPA_track2_train.csv", train_rows)
@@ -246,8 +203,4 @@ def synthesize(cfg: SynthConfig, progress: Callable[[int], None] | None = None) 
                    "vertices": model.num_vertices, "triangles": int(len(model.triangles))}
         config = {**asdict(cfg), "out": str(out.resolve()), **summary}
         (tmp / "synth_config.json").write_text(json.dumps(config, indent=2) + "\n")
-        commit_output(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary
