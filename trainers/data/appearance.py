@@ -52,7 +52,7 @@ class RenderMesh:
     uv: np.ndarray                  # (V + H, 2) float32 texture pixel coordinates
     layers: dict[str, np.ndarray]   # name -> (h, w) float32 coverage in [0, 1]
     mouth_tris: np.ndarray          # (F + fills,) bool, the triangles filling the mouth
-    teeth: np.ndarray               # (V + H,) float64, 1 on the lip rims (upper 1, lower 0.6), else 0
+    teeth: np.ndarray               # (V + H,) float64, 1 on the upper lip rim of the mouth, else 0
 
     def with_fills(self, verts: np.ndarray) -> np.ndarray:
         """World vertices (V, 3) plus one centre vertex per filled opening, set back along -z.
@@ -125,7 +125,7 @@ def build_render_mesh(model: FaceModel) -> RenderMesh:
         if kind == "mouth":
             mouth_tris[start:start + len(fan)] = True
             upper = v[loop, 1] > v[loop, 1].mean()
-            teeth[loop] = np.where(upper, 1.0, 0.6)
+            teeth[loop] = upper.astype(np.float64)   # upper teeth show below the upper lip
         start += len(fan)
     lo, hi = v[:, :2].min(0) - 0.004, v[:, :2].max(0) + 0.004
     origin = np.array([lo[0], hi[1]])

@@ -8,7 +8,7 @@ Everything is a function of (seed, subject index), so any worker count gives the
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -67,7 +67,6 @@ class Frame:
     R_t: np.ndarray              # (4, 4) float32
     landmarks: np.ndarray        # (68, 2) int64 detector-like pixels
     jpeg_quality: int = 90
-    extra: dict = field(default_factory=dict)
 
 
 def subject_id_of(index: int) -> str:
