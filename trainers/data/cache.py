@@ -124,8 +124,8 @@ def _fill_chunk(tmp: str, start: int, stop: int, res: int, image_size: tuple[int
             arrays["R_t"][i] = rt
             pix = project(verts.astype(np.float64), rt.astype(np.float64), layout.projection, image_size)
             arrays["points2d"][i] = apply_tform(tforms[k], pix)
-    for a in arrays.values():
-        a.flush()
+    # no msync per chunk: the page cache is shared by all processes, and a synchronous flush here
+    # serialised the workers on the disk; build_cache fsyncs every file once before the manifest
     return failed
 
 
@@ -152,6 +152,16 @@ def _allocate(tmp: Path, shapes: dict, test_rows: np.ndarray, chunk: int) -> Non
                 arr[test_rows[a:a + chunk]] = np.nan
         arr.flush()
         del arr
+
+
+def _fsync_all(folder: Path) -> None:
+    """Make every file of `folder` durable before the manifest marks the cache complete."""
+    for path in folder.iterdir():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _manifest(cfg: CacheConfig, layout: WcpaLayout, ids: np.ndarray, split: np.ndarray,
@@ -207,6 +217,7 @@ def build_cache(cfg: CacheConfig, progress: Callable[[int], None] | None = None)
                   "image_size": np.array(layout.image_size, dtype=np.int64)}
         for name, arr in arrays.items():
             np.save(tmp / f"{name}.npy", np.asarray(arr))
+        _fsync_all(tmp)
         manifest = _manifest(cfg, layout, ids, split, failed, time.time() - started)
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")   # last: marks it complete
     return manifest
