@@ -133,3 +133,11 @@ def test_library_raises_typed_errors(root):
     with pytest.raises(LayoutError, match=str(path)):
         read_info(path, 1240)
     assert issubclass(LayoutError, DataError) and issubclass(DataError, ValueError)
+
+
+def test_worker_errors_reach_the_cli_as_one_line(root, tmp_path, capsys):
+    path = _break(root, "corrupt info")
+    code = main(["cache", "--data", str(root), "--out", str(tmp_path / "cache"), "--workers", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and str(path) in err and err.count("\n") == 1
+    assert not (tmp_path / "cache").exists()

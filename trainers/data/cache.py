@@ -224,7 +224,18 @@ def build_cache(cfg: CacheConfig, progress: Callable[[int], None] | None = None)
 
 
 class FaceCache:
-    """A crop cache opened for reading: per-frame arrays are read-only memory maps."""
+    """A crop cache opened for reading; N frames, V vertices, crops of res x res.
+
+    Per frame, read-only memory maps: ``images`` (N, res, res, 3) uint8 RGB; ``verts`` (N, V, 3)
+    float32 world metres (ARKit axes); ``R_t`` (N, 4, 4) float32 world -> camera (row vectors);
+    ``tform`` (N, 2, 3) float32 from the W x H frame to the crop; ``points2d`` (N, V, 2) float32, the
+    vertices projected by R_t and the projection, mapped by tform (crop pixels); ``landmarks2d``
+    (N, 68, 2) float32 the detector landmarks in frame pixels. Labels (verts, R_t, points2d) of test
+    frames are NaN. In memory: ``subjects``, ``facial_actions``, ``img_ids`` (N,) str (the challenge
+    ids, leading zeros kept; ``ids`` stacks them) and ``split`` (N,) 'train' / 'val' / 'test'. Per set:
+    ``triangles`` (F, 3) int64, ``flip_index`` (V,) int64, ``landmarks68`` (68,) int64 vertex ids,
+    ``projection`` (4, 4) float64, ``image_size`` (W, H) ints; ``manifest`` the parsed manifest.json.
+    """
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)

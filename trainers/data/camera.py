@@ -2,9 +2,9 @@
 
 Row vectors throughout (wcpa_format.md): ``V_cam = V_world @ R + T`` with ``R = R_t[:3, :3]`` and
 ``T = R_t[3, :3]``; the camera looks down -z with y up; ``clip = [V_cam, 1] @ M``,
-``x = (ndc_x + 1) * W / 2`` and ``y = H - (ndc_y + 1) * H / 2``. Pixel coordinates are continuous with
-pixel (i, j)'s centre at (i, j), as in OpenCV, so a horizontal flip maps x to W - 1 - x only approximately;
-the renderer samples pixel centres at integer coordinates.
+``x = (ndc_x + 1) * W / 2`` and ``y = H - (ndc_y + 1) * H / 2``. Pixel coordinates are continuous, with
+the centre of pixel (i, j) at (i, j) as in OpenCV (warpAffine, remap, solvePnP): the renderer samples
+pixel centres at integer coordinates, so mirroring a crop maps x to res - 1 - x.
 """
 from __future__ import annotations
 
