@@ -137,39 +137,41 @@ def build_render_mesh(model: FaceModel) -> RenderMesh:
                       mouth_tris, teeth)
 
 
+def _disc(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarray:
+    out = np.zeros(shape, np.float32)
+    cv2.circle(out, tuple(int(c) for c in np.round(centre * 16)), int(round(radius * 16)), 1.0, -1,
+               cv2.LINE_AA, 4)
+    return out
+
+
+def _paint_eye(layers: dict[str, np.ndarray], rim: np.ndarray, mm: float) -> None:
+    """Sclera inside the opening, iris and pupil at its centre, a lash line along the upper lid."""
+    eye = np.zeros(layers["sclera"].shape, np.float32)
+    _poly(eye, rim)
+    centre, width = rim.mean(0), np.ptp(rim[:, 0])
+    layers["sclera"] = np.maximum(layers["sclera"], eye)
+    layers["iris"] = np.maximum(layers["iris"], _disc(eye.shape, centre, 0.21 * width) * eye)
+    layers["pupil"] = np.maximum(layers["pupil"], _disc(eye.shape, centre, 0.085 * width) * eye)
+    upper = rim[rim[:, 1] <= centre[1]]                     # texture v grows downwards
+    _line(layers["lash"], upper[np.argsort(upper[:, 0])], 1.4 * mm)
+    _poly(layers["lid"], rim)
+
+
 def _paint_layers(model: FaceModel, loops: list[np.ndarray], kinds: list[str], origin: np.ndarray,
                   size: tuple[int, int], scale: float) -> dict[str, np.ndarray]:
     """Coverage layers (float32 in [0, 1]) of the features, in texture pixels."""
     w, h = size
     P = _to_tex(model.neutral[model.landmarks68, :2], origin)
-    tex = lambda ids: _to_tex(model.neutral[ids, :2], origin)  # noqa: E731
     mm = 1e-3 / TEXEL * scale
     layers = {k: np.zeros((h, w), np.float32) for k in
               ("brow", "lash", "sclera", "iris", "pupil", "lips", "mouth", "nostril", "lid")}
     _poly(layers["brow"], _brow_polygon(P[17:22], inner_first=False, scale=scale))
     _poly(layers["brow"], _brow_polygon(P[22:27], inner_first=True, scale=scale))
-    outer_lips = P[48:60]
-    _poly(layers["lips"], outer_lips)
+    _poly(layers["lips"], P[48:60])
     for loop, kind in zip(loops, kinds):
-        rim = tex(loop)
+        rim = _to_tex(model.neutral[loop, :2], origin)
         if kind == "eye":
-            eye = np.zeros((h, w), np.float32)
-            _poly(eye, rim)
-            layers["sclera"] = np.maximum(layers["sclera"], eye)
-            centre = rim.mean(0)
-            width = np.ptp(rim[:, 0])
-            iris = np.zeros((h, w), np.float32)
-            cv2.circle(iris, tuple(int(c) for c in np.round(centre * 16)), int(round(0.21 * width * 16)),
-                       1.0, -1, cv2.LINE_AA, 4)
-            pupil = np.zeros((h, w), np.float32)
-            cv2.circle(pupil, tuple(int(c) for c in np.round(centre * 16)), int(round(0.085 * width * 16)),
-                       1.0, -1, cv2.LINE_AA, 4)
-            layers["iris"] = np.maximum(layers["iris"], iris * eye)
-            layers["pupil"] = np.maximum(layers["pupil"], pupil * eye)
-            upper = rim[rim[:, 1] <= centre[1]]                # texture v grows downwards
-            upper = upper[np.argsort(upper[:, 0])]
-            _line(layers["lash"], upper, 1.4 * mm)
-            _poly(layers["lid"], rim)
+            _paint_eye(layers, rim, mm)
         elif kind == "mouth":
             _line(layers["mouth"], np.concatenate([rim, rim[:1]]), 0.8 * mm)   # where the lips meet
     nose_tip, subnasale = P[30], P[33]
@@ -180,12 +182,9 @@ def _paint_layers(model: FaceModel, loops: list[np.ndarray], kinds: list[str], o
                     (int(round(2.6 * mm * 16)), int(round(1.3 * mm * 16))), 15 * sign, 0, 360, 1.0, -1,
                     cv2.LINE_AA, 4)
     layers["lash"] = np.maximum(layers["lash"] - layers["sclera"] * 0.5, 0)
-    blur = lambda a, s: cv2.GaussianBlur(a, (0, 0), s * mm)  # noqa: E731
-    layers["brow"] = blur(layers["brow"], 0.5)
-    layers["lips"] = blur(layers["lips"], 0.6)
-    layers["nostril"] = blur(layers["nostril"], 0.5)
-    layers["lash"] = blur(layers["lash"], 0.2)
-    layers["lid"] = blur(layers["lid"], 2.0)                 # darker skin around the eyes
+    # soft edges, in millimetres; the lid layer becomes a shadow around the eyes
+    for name, sigma in (("brow", 0.5), ("lips", 0.6), ("nostril", 0.5), ("lash", 0.2), ("lid", 2.0)):
+        layers[name] = cv2.GaussianBlur(layers[name], (0, 0), sigma * mm)
     return layers
 
 
@@ -232,6 +231,10 @@ def mouth_albedo(teeth: np.ndarray) -> np.ndarray:
     return MOUTH_COLOUR * (0.4 + 0.6 * depth) * (1 - t) + TEETH_COLOUR * t
 
 
+def _mix(base: np.ndarray, colour, alpha: np.ndarray) -> np.ndarray:
+    return base * (1 - alpha[..., None]) + np.asarray(colour)[None, None] * alpha[..., None]
+
+
 def paint_albedo(rm: RenderMesh, palette: Palette, rng: np.random.Generator) -> np.ndarray:
     """A subject's albedo texture (h, w, 3) float32 from the layers and its palette."""
     L = rm.layers
@@ -239,14 +242,12 @@ def paint_albedo(rm: RenderMesh, palette: Palette, rng: np.random.Generator) -> 
     blotch = cv2.resize(rng.normal(0.0, 1.0, (6, 6)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
     skin = palette.skin[None, None, :] * (1.0 + 0.04 * blotch[..., None])
     skin = skin * (1.0 - 0.12 * L["lid"][..., None])
-    out = skin
-    mix = lambda base, colour, a: base * (1 - a[..., None]) + np.asarray(colour)[None, None] * a[..., None]  # noqa: E731
-    out = mix(out, palette.lips, L["lips"] * 0.9)
-    out = mix(out, palette.brow, L["brow"] * rng.uniform(0.75, 0.95))
-    out = mix(out, palette.skin * 0.15, L["nostril"] * 0.9)
-    eye = mix(np.broadcast_to(palette.sclera, out.shape), palette.iris, L["iris"])
-    eye = mix(eye, [0.02, 0.02, 0.02], L["pupil"])
+    out = _mix(skin, palette.lips, L["lips"] * 0.9)
+    out = _mix(out, palette.brow, L["brow"] * rng.uniform(0.75, 0.95))
+    out = _mix(out, palette.skin * 0.15, L["nostril"] * 0.9)
+    eye = _mix(np.broadcast_to(palette.sclera, out.shape), palette.iris, L["iris"])
+    eye = _mix(eye, [0.02, 0.02, 0.02], L["pupil"])
     out = out * (1 - L["sclera"][..., None]) + eye * L["sclera"][..., None]
-    out = mix(out, [0.03, 0.02, 0.02], L["lash"] * 0.95)
-    out = mix(out, palette.lips * 0.35, L["mouth"] * 0.8)
+    out = _mix(out, [0.03, 0.02, 0.02], L["lash"] * 0.95)
+    out = _mix(out, palette.lips * 0.35, L["mouth"] * 0.8)
     return np.ascontiguousarray(out, dtype=np.float32)
