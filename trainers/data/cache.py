@@ -237,6 +237,22 @@ class FaceCache:
     ``projection`` (4, 4) float64, ``image_size`` (W, H) ints; ``manifest`` the parsed manifest.json.
     """
 
+    images: np.ndarray
+    verts: np.ndarray
+    R_t: np.ndarray
+    tform: np.ndarray
+    points2d: np.ndarray
+    landmarks2d: np.ndarray
+    subjects: np.ndarray
+    facial_actions: np.ndarray
+    img_ids: np.ndarray
+    split: np.ndarray
+    triangles: np.ndarray
+    flip_index: np.ndarray
+    landmarks68: np.ndarray
+    projection: np.ndarray
+    image_size: tuple[int, int]
+
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         manifest_path = self.path / "manifest.json"
