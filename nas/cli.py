@@ -81,24 +81,34 @@ def _resolve(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> None:
     """Resolve settings, join Ray, prepare data, run both stages, print the comparison."""
     import ray
-    from nas.cluster import connect, gpu_count, plan_slots
-    from nas.data import prepare_data
+    from nas.cluster import connect, gpu_count, plan_slots, probe
+    from nas.data import check_data, prepare_data
     from nas.final import run_stage2
     from nas.runs import RunDir, write_yaml
     from nas.search import run_stage1
     from nas.settings import make_settings
-    from nas.study import open_storage
+    from nas.study import StorageError, open_storage
 
     settings, resuming = _resolve(args)
+    # everything that can be checked is checked before Ray starts and before anything is written
+    check_data(settings.data)
+    if settings.address and settings.address != "auto":
+        probe(settings.address)
+    run_dir = RunDir(settings.run_dir)
+    created = not run_dir.root.exists()
+    run_dir.root.mkdir(parents=True, exist_ok=True)  # SQLite creates study.db only inside an existing folder
+    try:
+        open_storage(settings.storage_url)
+    except StorageError:
+        if created:
+            run_dir.root.rmdir()
+        raise
     connect(settings.address)
     if not resuming and not args.preset and gpu_count() == 0:
         explicit = {k: v for k, v in vars(args).items() if v is not None and k != "resume"}
         settings = make_settings(explicit, "smoke", "no GPU in the Ray cluster")
         print("nas-search: no GPU found: using the smoke preset (toy sizes, CPU); "
               "pass --preset default to override", file=sys.stderr)
-    run_dir = RunDir(settings.run_dir)
-    run_dir.root.mkdir(parents=True, exist_ok=True)  # SQLite creates study.db only inside an existing folder
-    open_storage(settings.storage_url)  # fail on an unreachable database before writing anything
     if not resuming:
         write_yaml(run_dir.config, settings.to_dict())
     print(f"nas-search: run folder {run_dir.root}")

@@ -57,18 +57,26 @@ def embedded_data(data_dir: Path, subjects: int, frames_per_subject: int, res: i
     return _cache_root(root, cache, res, seed, progress)
 
 
+def check_data(data: str | None) -> None:
+    """Fail early on a `--data` that is neither a crop cache nor a WCPA root (nothing is built here)."""
+    if data is None:
+        return
+    path = Path(data).expanduser().resolve()
+    if not path.exists():
+        raise DataError(f"--data {data}: no such file or folder")
+    if not (is_cache(path) or is_wcpa_root(path)):
+        raise DataError(f"--data {data}: neither a crop cache (no {MANIFEST}) nor a WCPA root (no list/ and image/)")
+
+
 def prepare_data(data: str | None, out: Path, res: int, seed: int, subjects: int, frames_per_subject: int,
                  progress: Progress | None = None) -> Path:
     """The crop cache a search uses: `data` as given, a cache of a WCPA root, or the embedded set."""
     data_dir = out / ".data"
     if data is None:
         return embedded_data(data_dir, subjects, frames_per_subject, res, seed, progress)
+    check_data(data)
     path = Path(data).expanduser().resolve()
-    if not path.exists():
-        raise DataError(f"--data {data}: no such file or folder")
     if is_cache(path):
         return path
-    if is_wcpa_root(path):
-        digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-        return _cache_root(path, data_dir / f"{path.name}-{digest}-cache{res}", res, seed, progress)
-    raise DataError(f"--data {data}: neither a crop cache (no {MANIFEST}) nor a WCPA root (no list/ and image/)")
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    return _cache_root(path, data_dir / f"{path.name}-{digest}-cache{res}", res, seed, progress)

@@ -9,7 +9,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from search_spaces import BudgetError, FlopWindow, resolve_arch, SearchSpaceError
+from search_spaces import BudgetError, FlopWindow, SearchSpace, SearchSpaceError, resolve_arch
+from search_spaces.sampler import check_window
 
 PRESET_DIR = Path(__file__).with_name("presets")
 SAMPLERS = ("regnet", "tpe", "nsga2")
@@ -58,7 +59,7 @@ class SearchSettings:
 
     def __post_init__(self) -> None:
         try:
-            FlopWindow.below(self.budget, self.tol)
+            check_window(SearchSpace(), FlopWindow.below(self.budget, self.tol))
             for b in self.baselines:
                 resolve_arch(b)
         except SearchSpaceError as exc:

@@ -59,3 +59,15 @@ def trained_run(synth_cache, tmp_path_factory):
                          warmup_steps=5)
     result = train(config, synth_cache, out)
     return out, result
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory):
+    """A real crop cache made by `nas-data synth` + `cache`: 6 procedural subjects x 8 frames, 32x32."""
+    from _data_helpers import tiny_synth
+    from trainers.data.cache import CacheConfig, build_cache
+
+    base = tmp_path_factory.mktemp("tiny")
+    root = tiny_synth(base / "wcpa", subjects=6, frames=8, per_action=4, test_subjects=0.0)
+    build_cache(CacheConfig(data=str(root), out=str(base / "cache"), res=32, val_subjects=0.34))
+    return base / "cache"

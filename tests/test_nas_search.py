@@ -1,9 +1,11 @@
 """`nas-search` end to end on CPU: run folder, a real kill and resume, a two-node Ray cluster, PostgreSQL."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from nas.cli import main
 from nas.runs import RunDir, read_table
 
 WINDOW = FlopWindow.below("5G")
+RAY = str(Path(sys.executable).with_name("ray"))  # the venv's CLI, whether or not the venv is activated
 
 
 def search_args(cache: Path, out: Path, name: str, trials: int = 3, *extra: str) -> list[str]:
@@ -79,7 +82,7 @@ def test_killed_driver_resumes_without_losing_or_repeating_trials(tiny_cache, tm
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started
         proc.wait()
-        subprocess.run(["ray", "stop", "--force"], capture_output=True)
+        subprocess.run([RAY, "stop", "--force"], capture_output=True)
     before = {r["number"]: r for r in read_table(run.trials)}
     assert 2 <= len(before) < 5
     assert main(["--name", "killed", "--out", str(tmp_path), "--resume"]) == 0
@@ -92,9 +95,9 @@ def test_killed_driver_resumes_without_losing_or_repeating_trials(tiny_cache, tm
 def test_trials_spread_over_a_two_node_cluster(tiny_cache, tmp_path):
     port = "6391"
     env = {**os.environ, "RAY_ADDRESS": ""}
-    head = ["ray", "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
+    head = [RAY, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
             "--disable-usage-stats"]
-    worker = ["ray", "start", f"--address=127.0.0.1:{port}", "--num-cpus=1", "--disable-usage-stats"]
+    worker = [RAY, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1", "--disable-usage-stats"]
     try:
         for cmd in (head, worker):
             subprocess.run(cmd, check=True, capture_output=True, env=env, timeout=120)
@@ -104,7 +107,7 @@ def test_trials_spread_over_a_two_node_cluster(tiny_cache, tmp_path):
         rows = check_run(RunDir(tmp_path / "two"), 4)
         assert len({r["node"] for r in rows}) == 2
     finally:
-        subprocess.run(["ray", "stop", "--force"], capture_output=True, env=env)
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=env)
 
 
 def _postgres_bin() -> Path | None:
@@ -115,30 +118,32 @@ def _postgres_bin() -> Path | None:
 
 
 @pytest.fixture
-def postgres(tmp_path):
-    """A real PostgreSQL server on loopback, in a temporary folder, stopped afterwards."""
+def postgres():
+    """A real PostgreSQL server on loopback, in a temporary folder, stopped and removed afterwards."""
     bindir = _postgres_bin()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries are not installed")
     pytest.importorskip("psycopg2")
-    data = tmp_path / "pg"
+    base = Path(tempfile.mkdtemp(prefix="nas-pg-"))  # pytest's own temp root is private to root
+    base.chmod(0o755)
+    data = base / "pg"
     data.mkdir()
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # initdb refuses root
     if as_user:
         os.chown(data, *_postgres_ids())
-        os.chmod(tmp_path, 0o755)
     port = "55439"
-    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", f"-p {port} -k {data} -h 127.0.0.1",
-                    "-w", "start"], check=True, capture_output=True)
     try:
+        subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust"],
+                       check=True, capture_output=True)
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"),
+                        "-o", f"-p {port} -k {data} -h 127.0.0.1", "-w", "start"], check=True, capture_output=True)
         subprocess.run([*as_user, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", port, "-U", "postgres", "nas"],
                        check=True, capture_output=True)
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/nas"
     finally:
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _postgres_ids() -> tuple[int, int]:
