@@ -64,6 +64,8 @@ def main() -> None:
     subjects = max(1, math.ceil(args.frames / per_subject))
     rows = []
     for workers in args.workers:
+        if args.tmp:
+            Path(args.tmp).mkdir(parents=True, exist_ok=True)
         base = Path(tempfile.mkdtemp(prefix="bench_data_", dir=args.tmp))
         try:
             t0 = time.perf_counter()

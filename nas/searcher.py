@@ -22,7 +22,8 @@ from ray.tune.search.optuna import OptunaSearch
 from search_spaces.feasible import PARAMS, FeasibleParameterisation
 from nas.study import describe
 
-RESULT_ATTRS = ("score", "v1_v2", "v1_v3", "v1_v4_x10", "tse", "epochs", "wall_s", "gpu", "node", "images_per_s")
+RESULT_ATTRS = ("score", "v1_v2", "v1_v3", "v1_v4_x10", "tse", "epochs", "wall_s", "gpu", "node", "images_per_s",
+                "host_rss_gb", "gpu_reserved_gb", "gpu_peak_gb")
 
 
 class StudySearch(OptunaSearch):
@@ -65,6 +66,8 @@ class StudySearch(OptunaSearch):
         for key in RESULT_ATTRS:
             if result.get(key) is not None:
                 ot_trial.set_user_attr(key, result[key])
+        if result.get("epoch") is not None:
+            ot_trial.set_user_attr("epochs", result["epoch"])
         if result.get("failed"):
             self._tell(trial_id, TrialState.FAIL, None, result.get("failure") or "failed")
         elif not result:

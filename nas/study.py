@@ -125,7 +125,8 @@ def trial_row(t: FrozenTrial) -> dict[str, Any]:
             "gflops": a.get("gflops"), "params_m": a.get("params_m"), "status": t.state.name.lower(),
             "proxy_score": t.value if t.state == TrialState.COMPLETE else a.get("proxy_score"),
             **{k: a.get(k) for k in ("score", "v1_v2", "v1_v3", "v1_v4_x10", "tse", "epochs", "failure",
-                                     "wall_s", "gpu", "node", "images_per_s")}}
+                                     "wall_s", "gpu", "node", "images_per_s", "host_rss_gb", "gpu_reserved_gb",
+                                     "gpu_peak_gb")}}
 
 
 def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:

@@ -50,6 +50,18 @@ def location() -> dict[str, str]:
     return {"gpu": f"{socket.gethostname()}:{','.join(map(str, gpus))}" if gpus else "cpu", "node": node}
 
 
+def memory() -> dict[str, float]:
+    """This worker's resident host memory and the GPU memory its allocator holds, in GB."""
+    try:
+        with open("/proc/self/statm") as f:
+            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
+    except (OSError, ValueError):
+        rss = float("nan")
+    gpu = torch.cuda.memory_reserved() / 1e9 if torch.cuda.is_available() else 0.0
+    peak = torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else 0.0
+    return {"host_rss_gb": rss, "gpu_reserved_gb": gpu, "gpu_peak_gb": peak}
+
+
 def prepared(path: str, device: str) -> DeviceData:
     """The data set of `path` on `device`, prepared once per worker process."""
     key = (path, device)
@@ -94,6 +106,8 @@ def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
         tune.report({**metrics, "epoch": epoch, "tse": tse, **where})
 
     failure = None
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
     try:
         result = train(cfg, prepared(plan.data, device), out_dir, on_epoch, resume=True)
     except Exception as exc:  # ASHA's stop is a SystemExit and passes through
@@ -109,4 +123,4 @@ def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
                  "score": result.score, "v1_v2": result.v1_v2, "v1_v3": result.v1_v3,
                  "v1_v4_x10": result.v1_v4_x10, "tse": result.tse, "wall_s": result.wall_s,
                  "images_per_s": result.images_per_s, "done_training": 1,
-                 "checkpoint": result.checkpoint or "", **where})
+                 "checkpoint": result.checkpoint or "", **memory(), **where})
