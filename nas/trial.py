@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ class TrialPlan:
     eval_every_epoch: bool = True  # ASHA needs a score each epoch; otherwise only the last
     checkpoints: str | None = None  # folder for resumable checkpoints, one sub-folder per label
     threads: int | None = None
+    cudnn_benchmark: bool = True
 
 
 def location() -> dict[str, str]:
@@ -90,10 +92,12 @@ def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     cfg = TrainConfig(arch=config["arch"], epochs=plan.epochs, batch=plan.batch, res=plan.res,
                       train_fraction=plan.train_fraction, seed=plan.seed, val_max=plan.val_max,
-                      eval_every=1 if plan.eval_every_epoch else plan.epochs, device=device)
+                      eval_every=1 if plan.eval_every_epoch else plan.epochs, device=device,
+                      cudnn_benchmark=plan.cudnn_benchmark)
     out_dir = Path(plan.checkpoints) / config["label"] if plan.checkpoints and config.get("label") else None
     tse = 0.0
     last_epoch = 0
+    start = time.perf_counter()
 
     def on_epoch(epoch: int, row: dict[str, Any]) -> None:
         nonlocal tse, last_epoch
@@ -103,7 +107,9 @@ def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
         metrics = {k: v for k, v in row.items() if isinstance(v, (int, float))}
         if proxy is not None:  # epochs without validation have no score to report
             metrics["proxy"] = proxy
-        tune.report({**metrics, "epoch": epoch, "tse": tse, **where})
+        # a trial stopped at this report (ASHA, or max_t reached) sends no other: say everything now
+        tune.report({**metrics, "epoch": epoch, "tse": tse, "wall_s": time.perf_counter() - start,
+                     **memory(), **where})
 
     failure = None
     if torch.cuda.is_available():

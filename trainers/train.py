@@ -29,7 +29,7 @@ from trainers.model import build_jmlr, split_outputs
 from trainers.schedule import jmlr_schedule
 
 # settings that may change between a run and its resumption without changing what it computes
-RESUME_FREE = frozenset({"device", "compile", "eval_batch", "data_mode", "pnp_workers", "check_every",
+RESUME_FREE = frozenset({"device", "compile", "cudnn_benchmark", "eval_batch", "data_mode", "pnp_workers", "check_every",
                          "checkpoint_every"})
 
 
@@ -61,6 +61,7 @@ class TrainConfig:
     data_mode: str = "auto"  # auto | resident | stream
     pnp_workers: int | None = None
     check_every: int = 50  # steps between NaN checks (each costs one device sync)
+    cudnn_benchmark: bool = True  # autotune convolutions: pays off over long runs, not over short proxies
     checkpoint_every: int = 1  # epochs between checkpoints (and always after the last)
 
     def __post_init__(self) -> None:
@@ -187,7 +188,7 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
         model = build_jmlr(config.arch, num_verts)  # on the CPU: the same weights on every device
     cuda = device.type == "cuda"
     if cuda:
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = config.cudnn_benchmark
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     model = model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
