@@ -49,6 +49,9 @@ def main() -> None:
     p.add_argument("--frames-per-subject", type=int, default=800)
     p.add_argument("--workers", type=int, default=16)
     p.add_argument("--profile", help="write a torch.profiler table of the compiled loop here")
+    p.add_argument("--train-epochs", type=int, default=0,
+                   help="also run trainers.train.train for this many epochs, eager and compiled, and print "
+                        "each epoch's images/s (shows per-epoch costs the steady loop does not have)")
     args = p.parse_args()
     device = resolve_device("auto")
     _, cache = make_data(args)
@@ -100,6 +103,15 @@ def main() -> None:
                     torch.cuda.synchronize(device)
                 Path(args.profile).write_text(prof.key_averages().table(sort_by="cuda_time_total", row_limit=30))
             del model, opt, step
+            release(device)
+    if args.train_epochs:
+        from trainers.train import TrainConfig, train
+        for compile in (False, True):
+            cfg = TrainConfig(arch=args.arch, epochs=args.train_epochs, batch=args.batch, res=args.res,
+                              compile=compile, eval_every=args.train_epochs, val_max=64)
+            result = train(cfg, data)
+            rates = " ".join(f"{h['images_per_s']:.0f}" for h in result.history)
+            print(f"train() {'compile' if compile else 'eager'}: images/s per epoch: {rates}")
             release(device)
     print(f"\n{args.arch}, batch {args.batch}, {args.res}x{args.res}, {torch.cuda.get_device_name(device)}")
     print(f"{'mode':32s} {'gather ms':>10s} {'augment ms':>11s} {'step ms':>8s} {'loop ms':>8s} "

@@ -41,22 +41,24 @@ def stage2_models(s: SearchSettings) -> list[dict[str, Any]]:
         arch = t.user_attrs["arch"]
         if len(models) < s.top_k and arch not in {m["arch"] for m in models}:
             models.append({"label": arch_label(resolve_arch(arch)), "arch": arch, "kind": "searched",
-                           "proxy_score": t.value, "gflops": t.user_attrs.get("gflops"),
+                           "proxy_score": t.value, "proxy_final": t.user_attrs.get("score"),
+                           "proxy_tse": t.user_attrs.get("tse"), "gflops": t.user_attrs.get("gflops"),
                            "params_m": t.user_attrs.get("params_m")})
     from search_spaces import analytic_flops, analytic_params
     for name in s.baselines:
         arch = resolve_arch(name)
         if name not in {m["label"] for m in models}:
             models.append({"label": name, "arch": str(arch), "kind": "baseline", "proxy_score": None,
+                           "proxy_final": None, "proxy_tse": None,
                            "gflops": analytic_flops(arch) / 1e9, "params_m": analytic_params(arch) / 1e6})
     return models
 
 
-def rank_correlation(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Kendall tau and Spearman rho between proxy and full scores of the models that have both."""
-    pairs = [(float(r["proxy_score"]), float(r["score"])) for r in rows
-             if r.get("proxy_score") not in (None, "") and r.get("score") not in (None, "")
-             and math.isfinite(float(r["proxy_score"])) and math.isfinite(float(r["score"]))]
+def rank_correlation(rows: list[dict[str, Any]], proxy: str = "proxy_score") -> dict[str, Any]:
+    """Kendall tau and Spearman rho between a proxy column and full scores of the models that have both."""
+    pairs = [(float(r[proxy]), float(r["score"])) for r in rows
+             if r.get(proxy) not in (None, "") and r.get("score") not in (None, "")
+             and math.isfinite(float(r[proxy])) and math.isfinite(float(r["score"]))]
     if len(pairs) < 3:
         return {"models": len(pairs), "kendall_tau": None, "spearman_rho": None}
     proxy, full = zip(*pairs)
@@ -82,6 +84,8 @@ class FinalRecorder(tune.Callback):
         failure = error or (result.get("failure") if result.get("failed") else None)
         if job["plan"] == "proxy":
             row["proxy_score"] = None if failure else result.get("proxy")
+            row["proxy_final"] = None if failure else result.get("score")
+            row["proxy_tse"] = None if failure else result.get("tse")
         else:
             row.update({k: result.get(k) for k in FINAL_KEYS}, epochs=result.get("epoch"),
                        status="failed" if failure else "done", failure=failure)
@@ -124,6 +128,8 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, slots: Slots, log=pri
         log(f"stage 2 took {time.time() - start:.0f} s")
     final_rows = recorder.rows()
     done = all(r.get("status") == "done" for r in final_rows)
-    update_summary(run.summary, stage2="done" if done else "partial", rank_correlation=rank_correlation(final_rows))
+    # both proxies are recorded for every model, so a run tells which of them ranks better on its data
+    update_summary(run.summary, stage2="done" if done else "partial", rank_correlation=rank_correlation(final_rows),
+                   rank_correlation_by_proxy={p: rank_correlation(final_rows, f"proxy_{p}") for p in ("final", "tse")})
     return final_rows
 

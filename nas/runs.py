@@ -23,9 +23,9 @@ from trainers.atomic import atomic_write, write_csv, write_json
 TRIAL_COLUMNS = ["number", "arch", "depths", "widths", "gflops", "params_m", "status", "proxy_score", "score",
                  "v1_v2", "v1_v3", "v1_v4_x10", "tse", "epochs", "failure", "wall_s", "gpu", "node",
                  "images_per_s", "host_rss_gb", "gpu_reserved_gb", "gpu_peak_gb"]
-FINAL_COLUMNS = ["label", "arch", "kind", "gflops", "params_m", "proxy_score", "score", "v1_v2", "v1_v3",
-                 "v1_v4_x10", "epochs", "wall_s", "images_per_s", "gpu", "node", "checkpoint", "status",
-                 "failure"]
+FINAL_COLUMNS = ["label", "arch", "kind", "gflops", "params_m", "proxy_score", "proxy_final", "proxy_tse",
+                 "score", "v1_v2", "v1_v3", "v1_v4_x10", "epochs", "wall_s", "images_per_s", "gpu", "node",
+                 "checkpoint", "status", "failure"]
 
 
 @dataclass(frozen=True)
