@@ -139,11 +139,16 @@ def reference(args: argparse.Namespace, device: torch.device, root: Path, data: 
 
 
 def end_to_end(args: argparse.Namespace, data: DeviceData, compile: bool) -> tuple[float, int]:
-    """Median images/s over the epochs of a real `train` run (validation excluded), and steps/epoch."""
+    """Median images/s over the epochs after the first of a real `train` run, and steps/epoch.
+
+    The first epoch carries cuDNN autotuning and, compiled, the compilation itself (measured on an H100:
+    189 img/s, then 6,000-6,600): it is warm-up, as the ceiling's untimed steps are.
+    """
     config = TrainConfig(arch=args.arch, epochs=args.epochs, batch=args.batch, res=args.res,
                          device=str(data.device), compile=compile, eval_every=args.epochs, val_max=64, seed=0)
     result = train(config, data)
-    return result.images_per_s, result.steps // args.epochs
+    rates = [h["images_per_s"] for h in result.history]
+    return float(np.median(rates[1:] if len(rates) > 1 else rates)), result.steps // args.epochs
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -151,7 +156,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--arch", default="resnet34d")
     p.add_argument("--res", type=int, default=256)
     p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--epochs", type=int, default=4, help="end-to-end epochs (the median is reported)")
+    p.add_argument("--epochs", type=int, default=6,
+                   help="end-to-end epochs (the median of all but the first is reported)")
     p.add_argument("--steps", type=int, default=50, help="timed steps of the ceiling and the reference")
     p.add_argument("--warmup", type=int, default=10, help="untimed steps first (cuDNN autotuning, compile)")
     p.add_argument("--device", default="auto")
@@ -191,7 +197,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         add("ceiling", mode, ceiling(args, device, mode == "compile", topo.num_verts, topo.triangles), bf16_peak)
         release(device)
         rate, steps = end_to_end(args, data, mode == "compile")
-        add("end-to-end", mode, rate, bf16_peak, f"{steps} steps/epoch, median of {args.epochs} epochs, "
+        add("end-to-end", mode, rate, bf16_peak, f"{steps} steps/epoch, median of epochs 2-{args.epochs}, "
             f"train split {'resident' if data.source('train').resident else 'streamed'}")
         release(device)
     if not args.skip_reference:

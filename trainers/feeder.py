@@ -9,7 +9,7 @@ import os
 import queue
 import threading
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -220,6 +220,45 @@ class StreamSource:
         finally:
             stop.set()
             worker.join()
+
+
+def overlapped(batches: Iterator[Batch], prepare: Callable[[Batch], tuple[torch.Tensor, ...]],
+               device: torch.device) -> Iterator[tuple[torch.Tensor, ...]]:
+    """`prepare(batch)` for each batch, one batch ahead on a side CUDA stream.
+
+    Gathering and augmenting are memory-bound and the training step compute-bound, so on the GPU
+    the next batch is gathered and augmented on a side stream while the current step runs (measured
+    on an H100: augmentation was ~3 ms of a 38 ms compiled step, run serially). The consumer's stream
+    waits on an event before it reads a prepared batch, and each tensor is recorded on that stream so
+    the allocator does not hand its memory back to the side stream early. Launch order, and so every
+    random draw, is the same as without overlap. On the CPU it is a plain map.
+    """
+    if device.type != "cuda":
+        yield from (prepare(b) for b in batches)
+        return
+    side, main = torch.cuda.Stream(device), torch.cuda.current_stream(device)
+    side.wait_stream(main)  # whatever the consumer queued before (uploads, a previous epoch) comes first
+    source = iter(batches)
+
+    def launch() -> tuple[tuple[torch.Tensor, ...], torch.cuda.Event] | None:
+        with torch.cuda.stream(side):
+            b = next(source, None)
+            if b is None:
+                return None
+            out = prepare(b)
+            done = torch.cuda.Event()
+            done.record(side)
+        return out, done
+
+    ahead = launch()
+    while ahead is not None:
+        out, done = ahead
+        ahead = launch()
+        main.wait_event(done)
+        for t in out:
+            if t is not None:
+                t.record_stream(main)
+        yield out
 
 
 def make_source(cache: Any, rows: np.ndarray, device: torch.device, mode: str = "auto"):

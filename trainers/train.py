@@ -23,7 +23,7 @@ from trainers.checkpoint import CHECKPOINT_NAME, check_topology, load_checkpoint
 from trainers.device_data import DeviceData, subset
 from trainers.errors import CheckpointError, ConfigError, DivergedError
 from trainers.evaluate import Predictor, autocast, pose_and_score, predict
-from trainers.feeder import MODES, resolve_device
+from trainers.feeder import MODES, overlapped, resolve_device
 from trainers.losses import JMLRLoss, LossWeights
 from trainers.model import build_jmlr, split_outputs
 from trainers.schedule import jmlr_schedule
@@ -228,12 +228,15 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
         _sync(device)
         t0 = time.perf_counter()
         step = epoch * steps_per_epoch
-        for i, b in enumerate(train_src.iter_batches(order, batch, drop_last=True)):
+        def prepare(b: Any) -> tuple[torch.Tensor, ...]:
+            return prepare_batch(b.images, b.verts, b.points, res=config.res, flip_index=data.flip_index,
+                                 augment=augment, generator=gen)
+
+        batches = overlapped(train_src.iter_batches(order, batch, drop_last=True), prepare, device)
+        for i, (x, verts_t, points_t) in enumerate(batches):
             step = epoch * steps_per_epoch + i
             for group in optimizer.param_groups:
                 group["lr"] = schedule(step)
-            x, verts_t, points_t = prepare_batch(b.images, b.verts, b.points, res=config.res,
-                                                 flip_index=data.flip_index, augment=augment, generator=gen)
             sums += sgd_step(x, verts_t, points_t)
             if (i + 1) % config.check_every == 0 and not torch.isfinite(sums[0]):
                 raise DivergedError(epoch, step + 1, float(sums[0]))
