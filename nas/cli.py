@@ -148,12 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; bad input is one line on stderr and exit code 2."""
     from nas.cluster import ClusterError
     from nas.study import StorageError
-    from trainers.data.errors import DataError
     from trainers.errors import TrainerError
     args = build_parser().parse_args(argv)
     try:
         run(args)
-    except (SettingsError, SearchSpaceError, ClusterError, StorageError, DataError, TrainerError) as exc:
+    except (SettingsError, SearchSpaceError, ClusterError, StorageError, TrainerError) as exc:
         print(f"nas-search: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -1,14 +1,14 @@
-"""Fixtures: small caches from the real ARKit face (skipped without ../shared/face_data) and from a
-purely synthetic mesh (always available), and a stand-in for `trainers.data.open_cache`."""
+"""Fixtures: in-memory caches from the real ARKit face (skipped without ../shared/face_data) and from a
+purely synthetic mesh (always available), and a real crop cache made by `nas-data` (`tiny_cache`)."""
 from __future__ import annotations
 
-import sys
-import types
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
-from fakecache import FACE_DATA, arkit_model, grid_model, load_cache, make_cache, save_cache
+from fakecache import FACE_DATA, arkit_model, grid_model, make_cache
 
 torch.set_num_threads(1)  # tiny tensors: threads only add contention on 2-core CI
 
@@ -40,13 +40,9 @@ def synth_cache(grid):
 
 
 @pytest.fixture
-def cache_dir(synth_cache, tmp_path, monkeypatch):
-    """The synthetic cache on disk, readable through `trainers.data.open_cache` (a stand-in module)."""
-    folder = save_cache(synth_cache, tmp_path / "cache")
-    module = types.ModuleType("trainers.data")
-    module.open_cache = load_cache
-    monkeypatch.setitem(sys.modules, "trainers.data", module)
-    return folder
+def cache_dir(tiny_cache, tmp_path):
+    """A private copy of the real crop cache (`tiny_cache`), for tests that damage it."""
+    return Path(shutil.copytree(tiny_cache, tmp_path / "cache"))
 
 
 @pytest.fixture(scope="session")
@@ -62,12 +58,19 @@ def trained_run(synth_cache, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_cache(tmp_path_factory):
-    """A real crop cache made by `nas-data synth` + `cache`: 6 procedural subjects x 8 frames, 32x32."""
+def tiny_root(tmp_path_factory):
+    """A WCPA root made by `nas-data synth`: 6 procedural subjects x 8 frames, 2 of them test subjects."""
     from _data_helpers import tiny_synth
+
+    return tiny_synth(tmp_path_factory.mktemp("tiny") / "wcpa", subjects=6, frames=8, per_action=4,
+                      test_subjects=0.34)
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tiny_root):
+    """Its crop cache made by `nas-data cache` at 32x32: train, val (by subject) and test frames."""
     from trainers.data.cache import CacheConfig, build_cache
 
-    base = tmp_path_factory.mktemp("tiny")
-    root = tiny_synth(base / "wcpa", subjects=6, frames=8, per_action=4, test_subjects=0.0)
-    build_cache(CacheConfig(data=str(root), out=str(base / "cache"), res=32, val_subjects=0.34))
-    return base / "cache"
+    out = tiny_root.parent / "cache"
+    build_cache(CacheConfig(data=str(tiny_root), out=str(out), res=32, val_subjects=0.34))
+    return out

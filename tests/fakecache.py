@@ -155,25 +155,3 @@ def make_cache(model: FaceModel, *, n: int = 48, res: int = 64, subjects: int = 
         subjects=np.array([f"S{s:03d}" for s in subj]), split=split, triangles=model.triangles,
         flip_index=model.flip_index, landmarks68=np.arange(68) % len(model.neutral),
         projection=projection.astype(np.float32), image_size=np.array(image_size))
-
-
-ARRAYS = ("images", "verts", "R_t", "tform", "points2d", "subjects", "split", "triangles", "flip_index",
-          "landmarks68", "projection", "image_size")
-
-
-def save_cache(cache: types.SimpleNamespace, folder: Path) -> Path:
-    """Write a fake cache as .npy files (read back memory-mapped by `load_cache`)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in ARRAYS:
-        np.save(folder / f"{name}.npy", getattr(cache, name))
-    return folder
-
-
-def load_cache(folder: Path) -> types.SimpleNamespace:
-    """Read a folder written by `save_cache`, large arrays memory-mapped (as the real cache does)."""
-    folder = Path(folder)
-    if not (folder / "images.npy").exists():
-        raise FileNotFoundError(f"{folder / 'images.npy'} is missing")
-    big = {"images", "verts", "points2d"}
-    return types.SimpleNamespace(**{name: np.load(folder / f"{name}.npy", mmap_mode="r" if name in big else None)
-                                    for name in ARRAYS})

@@ -30,10 +30,10 @@ def write_wcpa_root(cache, root: Path) -> Path:
     return root
 
 
-def test_bench_train_runs_on_cpu_with_tiny_sizes(synth_cache, cache_dir, tmp_path, capsys):
+def test_bench_train_runs_on_cpu_with_tiny_sizes(tiny_root, tiny_cache, capsys):
     import bench_train
 
-    root = write_wcpa_root(synth_cache, tmp_path / "wcpa")
+    root, cache_dir = tiny_root, tiny_cache
     rows = bench_train.main(["--device", "cpu", "--arch", "d1.1.1.1_w8.16.16.16", "--res", "32", "--batch", "8",
                              "--epochs", "1", "--steps", "2", "--warmup", "1", "--modes", "eager", "--workers", "0",
                              "--data", str(root), "--cache", str(cache_dir)])

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from fakecache import load_cache, save_cache
+from trainers.data import open_cache
 from trainers.device_data import DeviceData, subset
 from trainers.errors import ConfigError
 from trainers.feeder import ResidentSource, StreamSource, batch_plan, choose_mode, resolve_device
@@ -16,8 +16,8 @@ def test_batch_plan():
     assert [p.tolist() for p in batch_plan(order, 3, drop_last=False)][-1] == [2]
 
 
-def test_resident_and_stream_sources_yield_identical_batches(synth_cache, tmp_path):
-    mm = load_cache(save_cache(synth_cache, tmp_path / "c"))  # memory-mapped, as the real cache
+def test_resident_and_stream_sources_yield_identical_batches(tiny_cache):
+    mm = open_cache(tiny_cache)  # the real crop cache: memory-mapped arrays
     assert isinstance(mm.images, np.memmap)
     rows = np.flatnonzero(mm.split == "train")
     cpu = torch.device("cpu")
@@ -30,7 +30,7 @@ def test_resident_and_stream_sources_yield_identical_batches(synth_cache, tmp_pa
             assert np.array_equal(a.index, b.index)
             assert torch.equal(a.images, b.images) and torch.equal(a.verts, b.verts)
             assert torch.equal(a.points, b.points)
-            np.testing.assert_array_equal(a.images.numpy(), synth_cache.images[rows[a.index]])
+            np.testing.assert_array_equal(a.images.numpy(), mm.images[rows[a.index]])
 
 
 class _Failing:

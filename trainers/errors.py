@@ -10,8 +10,12 @@ class ConfigError(TrainerError):
     """A training or evaluation setting that is malformed or impossible."""
 
 
-class CacheError(TrainerError):
-    """A crop cache that is missing, unreadable or inconsistent (names the file or the array)."""
+class DataError(TrainerError):
+    """Bad face data: a face model, a WCPA-layout file or a crop cache (`trainers.data` raises these)."""
+
+
+class CacheError(DataError):
+    """A crop cache that is missing, unreadable, inconsistent or of another format version."""
 
 
 class CheckpointError(TrainerError):

@@ -1,9 +1,12 @@
-"""Typed errors of the face-data package; the CLI turns each into one line and exit code 2."""
+"""Typed errors of the face-data package; the CLI turns each into one line and exit code 2.
+
+`DataError` and `CacheError` are the trainer's own (one class per kind of bad input across `trainers`).
+"""
 from __future__ import annotations
 
+from trainers.errors import CacheError, DataError
 
-class DataError(ValueError):
-    """Base class for every bad-input error raised by `trainers.data`."""
+__all__ = ["DataError", "CacheError", "FaceModelError", "LayoutError"]
 
 
 class FaceModelError(DataError):
@@ -12,7 +15,3 @@ class FaceModelError(DataError):
 
 class LayoutError(DataError):
     """A WCPA-layout file that is missing, unreadable, wrong-shaped or of another topology."""
-
-
-class CacheError(DataError):
-    """A crop cache that is missing, incomplete or of another format version."""
