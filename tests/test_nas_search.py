@@ -21,6 +21,29 @@ WINDOW = FlopWindow.below("5G")
 RAY = str(Path(sys.executable).with_name("ray"))  # the venv's CLI, whether or not the venv is activated
 
 
+def _kill_ray(folder: Path) -> None:
+    """Kill the Ray processes started with this temp folder (their command lines name it)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(folder).encode() in cmdline.read_bytes():
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass  # gone already, or not ours to kill
+
+
+@pytest.fixture
+def ray_tmp():
+    """A Ray temp folder of this test's own; afterwards its processes, and only those, are killed.
+
+    (`ray stop --force` would end every Ray instance on the machine, a user's included.) Short, under
+    /tmp: Ray's socket paths inside it must stay within the 107-byte limit of Unix sockets.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="nasray-", dir="/tmp"))
+    yield folder
+    _kill_ray(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def search_args(cache: Path, out: Path, name: str, trials: int = 3, *extra: str) -> list[str]:
     """A toy search: 32x32 crops, a few frames, two proxy epochs, one searched net against resnet18d."""
     return ["--budget", "5G", "--data", str(cache), "--trials", str(trials), "--proxy-epochs", "2",
@@ -72,17 +95,18 @@ def _wait_rows(path: Path, n: int, proc: subprocess.Popen, timeout: float) -> No
     raise AssertionError(f"no {n} finished trials in {timeout} s")
 
 
-def test_killed_driver_resumes_without_losing_or_repeating_trials(tiny_cache, tmp_path):
+def test_killed_driver_resumes_without_losing_or_repeating_trials(tiny_cache, tmp_path, ray_tmp):
     args = search_args(tiny_cache, tmp_path, "killed", 5)
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, "RAY_TMPDIR": str(ray_tmp)})
     run = RunDir(tmp_path / "killed")
     try:
         _wait_rows(run.trials, 2, proc, timeout=240)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver, with no clean-up of any kind
         proc.wait()
-        subprocess.run([RAY, "stop", "--force"], capture_output=True)
+        _kill_ray(ray_tmp)  # what is left of the local Ray instance it started
     before = {r["number"]: r for r in read_table(run.trials)}
     assert 2 <= len(before) < 5
     assert main(["--name", "killed", "--out", str(tmp_path), "--resume"]) == 0
@@ -92,11 +116,11 @@ def test_killed_driver_resumes_without_losing_or_repeating_trials(tiny_cache, tm
         assert after[number] == row
 
 
-def test_trials_spread_over_a_two_node_cluster(tiny_cache, tmp_path):
+def test_trials_spread_over_a_two_node_cluster(tiny_cache, tmp_path, ray_tmp):
     port = "6391"
     env = {**os.environ, "RAY_ADDRESS": ""}
     head = [RAY, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-            "--disable-usage-stats"]
+            "--disable-usage-stats", f"--temp-dir={ray_tmp}"]
     worker = [RAY, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1", "--disable-usage-stats"]
     try:
         for cmd in (head, worker):
@@ -107,7 +131,7 @@ def test_trials_spread_over_a_two_node_cluster(tiny_cache, tmp_path):
         rows = check_run(RunDir(tmp_path / "two"), 4)
         assert len({r["node"] for r in rows}) == 2
     finally:
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, env=env)
+        _kill_ray(ray_tmp)
 
 
 def _postgres_bin() -> Path | None:
