@@ -123,23 +123,24 @@ def run(args: argparse.Namespace) -> None:
     ray.shutdown()
 
 
-def print_comparison(rows: list[dict[str, Any]]) -> None:
-    """The stage-2 table, best first."""
+def print_comparison(rows: list[dict[str, Any]], ref: str = "resnet34d",
+                     title: str = "stage 2: held-out WCPA score (mm, lower is better)") -> None:
+    """The stage-2 table, best first, with each score's difference to the row labelled `ref`."""
     from rich.console import Console
     from rich.table import Table
 
     def num(v: Any) -> float | None:
         return None if v in (None, "") else float(v)
 
-    ref = next((num(r.get("score")) for r in rows if r["label"] == "resnet34d"), None)
-    table = Table(title="stage 2: held-out WCPA score (mm, lower is better)")
-    for col in ("model", "GFLOPs", "params (M)", "proxy", "score", "v1_v2", "v1_v3", "v1_v4_x10", "vs resnet34d"):
+    ref_score = next((num(r.get("score")) for r in rows if r["label"] == ref), None)
+    table = Table(title=title)
+    for col in ("model", "GFLOPs", "params (M)", "proxy", "score", "v1_v2", "v1_v3", "v1_v4_x10", f"vs {ref}"):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for r in sorted(rows, key=lambda r: (num(r.get("score")) is None, num(r.get("score")) or 0)):
         score = num(r.get("score"))
         cells = [num(r.get(k)) for k in ("gflops", "params_m", "proxy_score", "score", "v1_v2", "v1_v3", "v1_v4_x10")]
         text = [f"{c:.3f}" if c is not None else "-" for c in cells]
-        delta = f"{score - ref:+.3f}" if score is not None and ref is not None else "-"
+        delta = f"{score - ref_score:+.3f}" if score is not None and ref_score is not None else "-"
         table.add_row(r["label"], *text, delta)
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 
