@@ -114,7 +114,7 @@ def model_rows(s: AblateSettings) -> list[dict[str, Any]]:
         for seed in range(s.seed, s.seed + s.seeds):
             rows.append({"experiment": e.key, "seed": seed, "flip": e.flip,
                          "loss_weights": str(LossWeights.parse(e.loss_weights) if e.loss_weights else LossWeights()),
-                         "label": label(e.key, seed), "arch": e.arch,
+                         "label": label(e.key, seed), "arch": "+".join(map(str, parts)),
                          "kind": "ensemble" if e.members else "searched" if e.key == "searched" else "baseline",
                          "gflops": sum(analytic_flops(a) for a in parts) / 1e9,
                          "params_m": sum(analytic_params(a) for a in parts) / 1e6})
@@ -151,7 +151,7 @@ def run_ensemble(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     start = time.perf_counter()
     try:
-        result = evaluate(job["checkpoints"], prepared(plan.data, device), "val")
+        result = evaluate(job["checkpoints"], prepared(plan.data, device), "val")  # pose and score as in training
     except Exception as exc:
         tune.report({"failed": 1, "failure": one_line(exc), **where})
         return

@@ -11,6 +11,7 @@ from nas.settings import SettingsError
 
 # settings a resumed ablation may change: where it runs, not what it computes
 RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial"})
+TITLE = "ablation: held-out WCPA score (mm, lower is better)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,13 +77,17 @@ def run(args: argparse.Namespace) -> None:
     from nas.cli import print_comparison
     from nas.cluster import connect, plan_slots, probe
     from nas.data import check_data, prepare_data
-    from nas.runs import RunDir, write_yaml
+    from nas.runs import RunDir, read_summary, read_table, write_yaml
 
     settings, resuming = resolve(args)
+    run_dir = RunDir(settings.run_dir)
+    if resuming and read_summary(run_dir.summary).get("ablation") == "done":
+        print(f"nas-ablate: {run_dir.root}: every experiment is done already")
+        print_comparison(read_table(run_dir.final), ref=f"resnet34d-s{settings.seed}", title=TITLE)
+        return
     check_data(settings.data)
     if settings.address and settings.address != "auto":
         probe(settings.address)
-    run_dir = RunDir(settings.run_dir)
     connect(settings.address)
     slots = plan_slots(settings.gpus_per_trial, settings.cpus_per_trial)
     if not resuming:
@@ -90,7 +95,7 @@ def run(args: argparse.Namespace) -> None:
     print(f"nas-ablate: run folder {run_dir.root}; searched architecture {settings.searched}")
     data = prepare_data(settings.data, Path(settings.out).resolve(), settings.res, settings.seed, 1, 1)
     rows = run_ablation(settings, run_dir, data, slots)
-    print_comparison(rows, ref=f"resnet34d-s{settings.seed}", title="ablation: held-out WCPA score (mm)")
+    print_comparison(rows, ref=f"resnet34d-s{settings.seed}", title=TITLE)
     print(f"nas-ablate: render it with: nas-report {run_dir.root}")
     ray.shutdown()
 

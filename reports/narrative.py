@@ -128,22 +128,63 @@ def stage2_text(run: Run) -> str:
     return text + _seed_caveat(done)
 
 
+FIDELITY = {
+    "reversed": "the proxy ranked these models mostly in the reverse order of full training: on this run its "
+                "ranking cannot be trusted to pick the best architecture",
+    "none": "the proxy ranking shows no agreement with full training: on this run it cannot be trusted to pick the "
+            "best architecture",
+    "weak": "the proxy ranking agrees only weakly with full training",
+    "moderate": "the proxy ranking agrees moderately with full training",
+    "good": "the proxy ranking agrees well with full training"}
+
+
+SHORT = {"reversed": "is mostly reversed by full training", "none": "does not agree with full training",
+         "weak": "agrees weakly with full training", "moderate": "agrees moderately with full training",
+         "good": "agrees well with full training"}
+
+
+def _fidelity(tau: float) -> str:
+    """A word for a Kendall tau between proxy and full scores."""
+    for word, upper in (("reversed", -0.4), ("none", 0.2), ("weak", 0.4), ("moderate", 0.7)):
+        if tau < upper:
+            return word
+    return "good"
+
+
+def in_short(run: Run) -> str:
+    """One bold line: the searched net against resnet34d, and how far the proxy can be trusted."""
+    table = comparison(run).set_index("network")
+    parts = []
+    if REFERENCE in table.index and pd.notna(table.loc[REFERENCE, "score"]):
+        done = table[table["score"].notna()]
+        if run.kind == "ablation":
+            for key, name in (("searched", "the searched net"), ("ensemble", "the ensemble")):
+                if key in done.index:
+                    pct, paper = done.loc[key, "delta_pct"], TABLE1[key].score / TABLE1[REFERENCE].score * 100 - 100
+                    parts.append(f"{name} scores {pct:+.2f}% against ResNet34 (paper: {paper:+.2f}%)")
+        else:
+            searched = done[done["kind"] == "searched"]
+            if len(searched):
+                best, ref = searched.iloc[0], done.loc[REFERENCE]
+                how = (f"{abs(best['delta_pct']):.1f}% {'lower' if best['delta_pct'] < 0 else 'higher'} score, "
+                       f"{_mm(best['score'])} vs {_mm(ref['score'])} at {best['gflops']:.2f} vs {ref['gflops']:.2f} GFLOPs")
+                parts.append(f"the best searched net beats {REFERENCE} ({how})" if best["score"] < ref["score"]
+                             else f"no searched net beats {REFERENCE} (the best: {how})")
+    fit = proxy_fidelity(run) if run.kind == "search" else {"kendall_tau": None}
+    if fit["kendall_tau"] is not None:
+        parts.append(f"the proxy's ranking {SHORT[_fidelity(fit['kendall_tau'])]} "
+                     f"(Kendall tau {fit['kendall_tau']:+.2f} over {fit['models']} models)")
+    return f"**In short:** {'; '.join(parts)}." if parts else ""
+
+
 def proxy_text(run: Run) -> str:
     """Kendall tau and Spearman rho between proxy and full scores, and what they allow one to conclude."""
     fit = proxy_fidelity(run)
     n, tau, rho = fit["models"], fit["kendall_tau"], fit["spearman_rho"]
     if tau is None:
         return f"Proxy fidelity: only {n} stage-2 model(s) have both a proxy and a full score, too few to rank."
-    if tau <= 0:
-        verdict = ("the proxy ranked these models in nearly the opposite order to full training: on this run "
-                   "its ranking cannot be trusted to pick the best architecture")
-    elif tau < 0.4:
-        verdict = "the proxy ranking agrees only weakly with full training"
-    elif tau < 0.7:
-        verdict = "the proxy ranking agrees moderately with full training"
-    else:
-        verdict = "the proxy ranking agrees well with full training"
-    text = f"Proxy fidelity over the {n} stage-2 models: Kendall tau {tau:+.2f}, Spearman rho {rho:+.2f}; {verdict}."
+    text = (f"Proxy fidelity over the {n} stage-2 models: Kendall tau {tau:+.2f}, Spearman rho {rho:+.2f}; "
+            f"{FIDELITY[_fidelity(tau)]}.")
     if n <= 6:
         text += (f" With {n} models one swapped pair moves tau by {4 / (n * (n - 1)):.2f}, so these values are "
                  "very uncertain.")
@@ -185,9 +226,10 @@ def ablation_text(run: Run) -> str:
 
 def narrative(run: Run) -> list[str]:
     """The report's "what this run shows" paragraphs."""
+    head = [p for p in (status_text(run), in_short(run)) if p]
     if run.kind == "ablation":
-        return [status_text(run), ablation_text(run), failure_text(run)]
-    paragraphs = [status_text(run), stage1_text(run), stage2_text(run)]
+        return [*head, ablation_text(run), failure_text(run)]
+    paragraphs = [*head, stage1_text(run), stage2_text(run)]
     if not run.final.empty:
         paragraphs.append(proxy_text(run))
     paragraphs.append(failure_text(run))

@@ -3,7 +3,6 @@ the run's own tables, valid PNGs, a self-contained HTML, honest narrative, parti
 import base64
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 from scipy import stats
 
 from search_spaces import resolve_arch
 from nas.runs import read_table
 from reports.cli import main
+from _report_helpers import EXAMPLE_RUN, check_png, copy_run
 
-EXAMPLE_RUN = Path(__file__).resolve().parents[1] / "docs" / "example_run"
 SEARCH_FIGURES = {"score_vs_flops", "proxy_edf", "proxy_vs_full", "design_trends", "error_terms"}
 
 
@@ -39,28 +37,6 @@ def search_report(search_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     assert main([str(search_run), "--out", str(out)]) == 0
     return out
-
-
-def copy_run(src: Path, dst: Path) -> Path:
-    """The tables and settings of a run folder (no checkpoints), to edit."""
-    dst.mkdir(parents=True)
-    for name in ("config.yaml", "trials.csv", "final.csv", "summary.json"):
-        if (src / name).exists():
-            shutil.copy(src / name, dst / name)
-    return dst
-
-
-def check_png(path: Path) -> None:
-    """A valid PNG of a sensible size that is not blank."""
-    with Image.open(path) as im:
-        im.verify()
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        w, h = im.size
-        assert 500 <= w <= 2000 and 250 <= h <= 1500, (path.name, im.size)
-        pixels = np.asarray(im.convert("L"), dtype=float)
-    assert pixels.std() > 5 and (pixels < 128).mean() > 0.005, f"{path.name} looks blank"
-    assert path.stat().st_size < 400_000
 
 
 def test_report_files(search_report):
@@ -142,6 +118,7 @@ def test_a_searched_net_that_loses_is_called_a_loser(tmp_path):
     assert main([str(run), "--format", "md"]) == 0
     md = (run / "report" / "report.md").read_text()
     assert "The searched architectures do not beat resnet34d" in md
+    assert "**In short:** no searched net beats resnet34d (the best: 3.2% higher score" in md
     assert "6.45 mm (3.2%) higher than resnet34d (204.05 mm)" in md
     assert not (run / "report" / "report.html").exists()
 
