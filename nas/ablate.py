@@ -74,10 +74,14 @@ class AblateSettings:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], path: Path) -> "AblateSettings":
         """Settings stored in a run's config.yaml."""
+        if values.get("command") != ABLATE_COMMAND:
+            raise SettingsError(f"{path}: not a config.yaml of {ABLATE_COMMAND} (no 'command: {ABLATE_COMMAND}')")
         try:
             return cls(**values)
         except TypeError as exc:
             raise SettingsError(f"{path}: not a config.yaml of {ABLATE_COMMAND} ({exc})") from None
+        except SettingsError as exc:
+            raise SettingsError(f"{path}: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+import yaml
+
 from search_spaces import PAPER_SEARCHED, SearchSpaceError
-from nas.settings import SettingsError
+from nas.settings import SettingsError, resume_settings
 
 # settings a resumed ablation may change: where it runs, not what it computes
 RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial"})
@@ -52,17 +54,14 @@ def resolve(args: argparse.Namespace) -> tuple[Any, bool]:
         if not run.exists():
             raise SettingsError(f"{run.config} does not exist: nothing to resume")
         try:
-            stored = AblateSettings.from_dict(read_config(run.config), run.config)
-        except ValueError as exc:  # yaml.YAMLError is one
-            raise SettingsError(f"{run.config}: not a config.yaml of nas-ablate ({exc})") from None
+            values = read_config(run.config)
+        except (yaml.YAMLError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SettingsError(f"{run.config}: not a config.yaml of nas-ablate ({first})") from None
+        stored = AblateSettings.from_dict(values, run.config)
         if "searched" in explicit:
             explicit["searched"] = AblateSettings(data=stored.data, searched=explicit["searched"]).searched
-        differ = {k: (getattr(stored, k), v) for k, v in explicit.items()
-                  if k not in RESUME_FREE and getattr(stored, k) != v}
-        if differ:
-            detail = ", ".join(f"--{k.replace('_', '-')} {new!r} (run has {old!r})" for k, (old, new) in differ.items())
-            raise SettingsError(f"cannot resume {run.root}: settings differ: {detail}")
-        return AblateSettings(**{**stored.to_dict(), **{k: explicit[k] for k in RESUME_FREE & set(explicit)}}), True
+        return resume_settings(stored, explicit, RESUME_FREE), True
     if not args.data:
         raise SettingsError("--data is required: a crop cache made by nas-data cache")
     if run.exists():

@@ -140,11 +140,14 @@ def _snapshot(folder: Path) -> dict:
     (["--name", "ghost", "--resume"], "does not exist"),
     (["--name", "kept", "--resume", "--epochs", "7"], "--epochs 7"),
     (["--data", "{cache}", "--from-run", "/no/run"], "/no/run"),
+    (["--name", "search", "--resume"], "not a config.yaml of nas-ablate"),
 ])
 def test_bad_input_is_one_line_exit_2_and_touches_nothing(tiny_cache, tmp_path, capsys, args, needle):
     kept = tmp_path / "kept"
     kept.mkdir()
     (kept / "config.yaml").write_text(f"command: nas-ablate\ndata: {tiny_cache}\nepochs: 1\nname: kept\n")
+    (tmp_path / "search").mkdir()
+    (tmp_path / "search" / "config.yaml").write_text("budget: 5G\nname: search\n")  # a nas-search run
     before = _snapshot(tmp_path)
     args = [a.replace("{cache}", str(tiny_cache)) for a in args] + ["--out", str(tmp_path)]
     assert main(args) == 2
