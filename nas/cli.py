@@ -8,43 +8,47 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from search_spaces import SearchSpaceError
-from nas.settings import PROXY_SCORES, SAMPLERS, SCHEDULERS, SettingsError
+from nas.settings import PROXY_SCORES, SAMPLERS, SCHEDULERS, SettingsError, default_notes
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of `nas-search`; every default comes from the preset, so all are None here."""
     p = argparse.ArgumentParser(
-        prog="nas-search", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog="nas-search",
         description="Search ResNet-d backbones inside a FLOP budget for JMLR face reconstruction: Optuna proposes, "
                     "Ray Tune runs proxy trainings on every GPU, the best are fully trained beside the baselines. "
-                    "Defaults not shown come from the preset (nas/presets/*.yaml).")
+                    "Defaults come from the preset (nas/presets/*.yaml): 'default' with a GPU, 'smoke' without.")
     a = p.add_argument
     a("--budget", help="FLOP budget at 256x256, e.g. 5G; the window is [(1 - tol) * budget, budget]")
     a("--data", help="crop cache or WCPA root (default: the embedded synthetic set, made once)")
     a("--trials", type=int, help="stage-1 proxy trainings")
     a("--sampler", choices=SAMPLERS, help="regnet: uniform in the window; tpe / nsga2: Optuna's samplers")
-    a("--tol", type=float, help="window tolerance (0.05)")
+    a("--tol", type=float, help="window tolerance")
     a("--proxy-epochs", type=int, help="epochs of a proxy training")
     a("--proxy-fraction", type=float, help="fraction of the training frames a proxy sees")
     a("--proxy-res", type=int, help="input size of proxy trainings")
     a("--proxy-score", choices=PROXY_SCORES, help="final: last validation score; tse: sum of training losses")
     a("--scheduler", choices=SCHEDULERS, help="asha stops weak proxies early")
-    a("--gpus-per-trial", type=float, help="GPUs per trial; fractions pack small proxies (1)")
+    a("--gpus-per-trial", type=float, help="GPUs per trial; fractions pack small proxies")
     a("--cpus-per-trial", type=int, help="CPUs per trial (default: shared out evenly)")
     a("--top-k", type=int, help="searched architectures trained fully in stage 2")
     a("--final-epochs", type=int, help="epochs of stage-2 trainings")
     a("--final-res", type=int, help="input size of stage-2 trainings")
     a("--baselines", type=lambda t: [x.strip() for x in t.split(",") if x.strip()],
-      help="comma-separated baselines trained in stage 2 (resnet18d,resnet34d,resnet50d)")
+      help="comma-separated baselines trained in stage 2 ")
     a("--batch", type=int, help="batch size")
     a("--val-max", type=int, help="validation frames scored after each proxy epoch")
     a("--address", help="Ray cluster to join ('auto' or host:port; also RAY_ADDRESS); default: start Ray locally")
     a("--storage", help="Optuna storage URL (default: sqlite:///runs/NAME/study.db)")
-    a("--name", help="run name: the folder runs/NAME (search)")
-    a("--out", help="output folder (runs)")
+    a("--name", help="run name: the folder OUT/NAME")
+    a("--out", help="output folder")
     a("--resume", action="store_true", default=None, help="continue the run NAME where it stopped")
-    a("--seed", type=int, help="random seed (0)")
+    a("--seed", type=int, help="random seed")
     a("--preset", help="smoke | default | a YAML file (default: smoke without GPUs, else default)")
+    notes = default_notes()
+    for action in p._actions:
+        if action.dest in notes and action.dest not in ("preset", "resume") and "default:" not in (action.help or ""):
+            action.help = f"{action.help} ({notes[action.dest]})"
     return p
 
 
@@ -123,23 +127,24 @@ def run(args: argparse.Namespace) -> None:
     ray.shutdown()
 
 
-def print_comparison(rows: list[dict[str, Any]]) -> None:
-    """The stage-2 table, best first."""
+def print_comparison(rows: list[dict[str, Any]], ref: str = "resnet34d",
+                     title: str = "stage 2: held-out WCPA score (mm, lower is better)") -> None:
+    """The stage-2 table, best first, with each score's difference to the row labelled `ref`."""
     from rich.console import Console
     from rich.table import Table
 
     def num(v: Any) -> float | None:
         return None if v in (None, "") else float(v)
 
-    ref = next((num(r.get("score")) for r in rows if r["label"] == "resnet34d"), None)
-    table = Table(title="stage 2: held-out WCPA score (mm, lower is better)")
-    for col in ("model", "GFLOPs", "params (M)", "proxy", "score", "v1_v2", "v1_v3", "v1_v4_x10", "vs resnet34d"):
+    ref_score = next((num(r.get("score")) for r in rows if r["label"] == ref), None)
+    table = Table(title=title)
+    for col in ("model", "GFLOPs", "params (M)", "proxy", "score", "v1_v2", "v1_v3", "v1_v4_x10", f"vs {ref}"):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for r in sorted(rows, key=lambda r: (num(r.get("score")) is None, num(r.get("score")) or 0)):
         score = num(r.get("score"))
         cells = [num(r.get(k)) for k in ("gflops", "params_m", "proxy_score", "score", "v1_v2", "v1_v3", "v1_v4_x10")]
         text = [f"{c:.3f}" if c is not None else "-" for c in cells]
-        delta = f"{score - ref:+.3f}" if score is not None and ref is not None else "-"
+        delta = f"{score - ref_score:+.3f}" if score is not None and ref_score is not None else "-"
         table.add_row(r["label"], *text, delta)
     Console(width=None if sys.stdout.isatty() else 160).print(table)
 

@@ -6,18 +6,16 @@ between proxy and full scores covers every stage-2 model.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ray import tune
-from scipy import stats
 
 from search_spaces import arch_label, resolve_arch
 from nas.cluster import Slots
-from nas.runs import FINAL_COLUMNS, RunDir, read_table, update_summary, write_table
+from nas.runs import FINAL_COLUMNS, RunDir, rank_correlation, read_table, update_summary, write_table
 from nas.search import proxy_plan, session_name
 from nas.settings import SearchSettings
 from nas.study import finished_trials, load_study
@@ -26,11 +24,16 @@ from nas.trial import TrialPlan, run_training
 FINAL_KEYS = ("score", "v1_v2", "v1_v3", "v1_v4_x10", "wall_s", "images_per_s", "gpu", "node", "checkpoint")
 
 
+def full_plan(data: Path, run: RunDir, *, epochs: int, res: int, batch: int, seed: int,
+              threads: int | None) -> TrialPlan:
+    """A full schedule on every training frame, scored on all held-out subjects, checkpointed under final/."""
+    return TrialPlan(data=str(data), epochs=epochs, res=res, train_fraction=1.0, batch=batch, val_max=None,
+                     seed=seed, eval_every_epoch=False, checkpoints=str(run.root / "final"), threads=threads)
+
+
 def final_plan(s: SearchSettings, data: Path, run: RunDir, threads: int | None) -> TrialPlan:
-    """The full schedule, scored on all held-out subjects, with resumable checkpoints."""
-    return TrialPlan(data=str(data), epochs=s.final_epochs, res=s.final_res, train_fraction=1.0, batch=s.batch,
-                     val_max=None, seed=s.seed, eval_every_epoch=False, checkpoints=str(run.root / "final"),
-                     threads=threads)
+    """Stage 2's full schedule."""
+    return full_plan(data, run, epochs=s.final_epochs, res=s.final_res, batch=s.batch, seed=s.seed, threads=threads)
 
 
 def stage2_models(s: SearchSettings) -> list[dict[str, Any]]:
@@ -54,23 +57,11 @@ def stage2_models(s: SearchSettings) -> list[dict[str, Any]]:
     return models
 
 
-def rank_correlation(rows: list[dict[str, Any]], proxy: str = "proxy_score") -> dict[str, Any]:
-    """Kendall tau and Spearman rho between a proxy column and full scores of the models that have both."""
-    pairs = [(float(r[proxy]), float(r["score"])) for r in rows
-             if r.get(proxy) not in (None, "") and r.get("score") not in (None, "")
-             and math.isfinite(float(r[proxy])) and math.isfinite(float(r["score"]))]
-    if len(pairs) < 3:
-        return {"models": len(pairs), "kendall_tau": None, "spearman_rho": None}
-    proxy, full = zip(*pairs)
-    return {"models": len(pairs), "kendall_tau": float(stats.kendalltau(proxy, full).statistic),
-            "spearman_rho": float(stats.spearmanr(proxy, full).statistic)}
-
-
 class FinalRecorder(tune.Callback):
     """Writes final.csv after each stage-2 trial: finished work is on disk before the next ends."""
 
-    def __init__(self, run: RunDir, models: list[dict[str, Any]]) -> None:
-        self._run = run
+    def __init__(self, run: RunDir, models: list[dict[str, Any]], columns: list[str] = FINAL_COLUMNS) -> None:
+        self._run, self._columns = run, columns
         self._rows = {r["label"]: r for r in read_table(run.final)}
         for m in models:
             self._rows.setdefault(m["label"], {**m, "status": "pending"})
@@ -89,7 +80,7 @@ class FinalRecorder(tune.Callback):
         else:
             row.update({k: result.get(k) for k in FINAL_KEYS}, epochs=result.get("epoch"),
                        status="failed" if failure else "done", failure=failure)
-        write_table(self._run.final, self.rows(), FINAL_COLUMNS)
+        write_table(self._run.final, self.rows(), self._columns)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial)
@@ -97,6 +88,18 @@ class FinalRecorder(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         from nas.searcher import error_reason
         self._record(trial, error_reason(trial))
+
+
+def fit_grid(trainable: Callable[..., None], plans: dict[str, Any], jobs: list[dict[str, Any]], slots: Slots,
+             run: RunDir, stage: str, recorder: tune.Callback) -> None:
+    """Run each job as one Ray Tune trial of `trainable` (spread over the GPUs), recorded by `recorder`."""
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(trainable, plans=plans), slots.resources()),
+        param_space={"job": tune.grid_search(jobs)},
+        tune_config=tune.TuneConfig(max_concurrent_trials=slots.concurrent, reuse_actors=True),
+        run_config=tune.RunConfig(name=session_name(run, stage), storage_path=str(run.ray), callbacks=[recorder],
+                                  failure_config=tune.FailureConfig(max_failures=0), verbose=1))
+    tuner.fit()
 
 
 def run_stage2(s: SearchSettings, run: RunDir, data: Path, slots: Slots, log=print) -> list[dict[str, Any]]:
@@ -116,15 +119,8 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, slots: Slots, log=pri
         threads = slots.cpus if slots.gpus == 0 else None
         plans = {"proxy": replace(proxy_plan(s, data, threads), eval_every_epoch=True),
                  "final": final_plan(s, data, run, threads)}
-        tuner = tune.Tuner(
-            tune.with_resources(tune.with_parameters(run_training, plans=plans), slots.resources()),
-            param_space={"job": tune.grid_search(jobs)},
-            tune_config=tune.TuneConfig(max_concurrent_trials=slots.concurrent, reuse_actors=True),
-            run_config=tune.RunConfig(name=session_name(run, "stage2"), storage_path=str(run.ray),
-                                      callbacks=[recorder],
-                                      failure_config=tune.FailureConfig(max_failures=0), verbose=1))
         start = time.time()
-        tuner.fit()
+        fit_grid(run_training, plans, jobs, slots, run, "stage2", recorder)
         log(f"stage 2 took {time.time() - start:.0f} s")
     final_rows = recorder.rows()
     done = all(r.get("status") == "done" for r in final_rows)

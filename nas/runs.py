@@ -7,16 +7,21 @@
     summary.json   stage status and the proxy-to-full rank correlations
     ray/           Ray Tune's own results, one experiment per stage and session
     final/LABEL/   each final training's checkpoint (last.pt), history.csv and metrics.json
+
+`nas-ablate` leaves the same layout without trials.csv and study.db: its config.yaml says
+`command: nas-ablate`, and final.csv holds one row per Table-1 experiment and seed (ABLATION_COLUMNS).
 """
 from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
+from scipy import stats
 
 from trainers.atomic import atomic_write, write_csv, write_json
 
@@ -26,6 +31,11 @@ TRIAL_COLUMNS = ["number", "arch", "depths", "widths", "gflops", "params_m", "st
 FINAL_COLUMNS = ["label", "arch", "kind", "gflops", "params_m", "proxy_score", "proxy_final", "proxy_tse",
                  "score", "v1_v2", "v1_v3", "v1_v4_x10", "epochs", "wall_s", "images_per_s", "gpu", "node",
                  "checkpoint", "status", "failure"]
+# Table 1 of the paper, in its order: the `experiment` column of an ablation's final.csv
+ABLATION_EXPERIMENTS = ("resnet34d", "resnet34d-noflip", "resnet18d", "resnet50d", "searched", "resnet34d-noedge",
+                        "ensemble")
+ABLATION_COLUMNS = ["experiment", "seed", "flip", "loss_weights", *FINAL_COLUMNS]
+ABLATE_COMMAND = "nas-ablate"
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,16 @@ def read_table(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """config.yaml as a mapping (empty where missing); ValueError (or yaml.YAMLError) where it is not one."""
+    if not path.is_file():
+        return {}
+    value = yaml.safe_load(path.read_text())
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: not a mapping of settings")
+    return value
+
+
 def read_summary(path: Path) -> dict[str, Any]:
     """summary.json, or an empty dict."""
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -94,3 +114,15 @@ def update_summary(path: Path, **values: Any) -> dict[str, Any]:
     summary = {**read_summary(path), **values}
     write_json(path, summary)
     return summary
+
+
+def rank_correlation(rows: Iterable[Mapping[str, Any]], proxy: str = "proxy_score") -> dict[str, Any]:
+    """Kendall tau and Spearman rho between a proxy column and the full scores of the models that have both."""
+    pairs = [(float(r[proxy]), float(r["score"])) for r in rows
+             if r.get(proxy) not in (None, "") and r.get("score") not in (None, "")
+             and math.isfinite(float(r[proxy])) and math.isfinite(float(r["score"]))]
+    if len(pairs) < 3:
+        return {"models": len(pairs), "kendall_tau": None, "spearman_rho": None}
+    proxies, full = zip(*pairs)
+    return {"models": len(pairs), "kendall_tau": float(stats.kendalltau(proxies, full).statistic),
+            "spearman_rho": float(stats.spearmanr(proxies, full).statistic)}

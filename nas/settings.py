@@ -122,6 +122,21 @@ def load_preset(name_or_path: str) -> dict[str, Any]:
     return values
 
 
+def default_notes() -> dict[str, str]:
+    """Per setting, its default as `--help` shows it: the default preset's value, and the smoke preset's
+    where that differs (what runs without a GPU)."""
+    default, smoke = load_preset("default"), load_preset("smoke")
+    notes = {}
+    for f in dataclasses.fields(SearchSettings):
+        value = default.get(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory())
+        if value is None:
+            continue
+        shown = ",".join(value) if isinstance(value, list) else value
+        notes[f.name] = f"default: {shown}" + (f"; smoke preset: {smoke[f.name]}"
+                                               if f.name in smoke and smoke[f.name] != value else "")
+    return notes
+
+
 def make_settings(explicit: Mapping[str, Any], preset: str, preset_reason: str = "") -> SearchSettings:
     """Defaults, overridden by the preset, overridden by the values the user gave explicitly."""
     values = {**load_preset(preset), **{k: v for k, v in explicit.items() if v is not None}}
@@ -142,11 +157,13 @@ def load_settings(path: Path) -> SearchSettings:
         raise SettingsError(f"{path}: not a config.yaml of nas-search ({exc})") from None
 
 
-def resume_settings(stored: SearchSettings, explicit: Mapping[str, Any]) -> SearchSettings:
-    """The stored settings, after checking that what the user gave again agrees with them."""
-    given = {k: v for k, v in explicit.items() if v is not None and k not in RESUME_FREE}
+def resume_settings(stored: Any, explicit: Mapping[str, Any], free: frozenset[str] = RESUME_FREE) -> Any:
+    """The stored settings (a dataclass with `run_dir`), after checking that what the user gave again agrees
+    with them; settings in `free` (where it runs, not what it computes) take the new value."""
+    given = {k: v for k, v in explicit.items() if v is not None and k not in free}
     differ = {k: (getattr(stored, k), v) for k, v in given.items() if getattr(stored, k) != v}
     if differ:
         detail = ", ".join(f"--{k.replace('_', '-')} {new!r} (run has {old!r})" for k, (old, new) in differ.items())
         raise SettingsError(f"cannot resume {stored.run_dir}: settings differ: {detail}")
-    return dataclasses.replace(stored, address=explicit.get("address") or stored.address)
+    fields = {f.name for f in dataclasses.fields(stored)}
+    return dataclasses.replace(stored, **{k: v for k, v in explicit.items() if k in free & fields and v is not None})

@@ -42,6 +42,8 @@ class TrialPlan:
     checkpoints: str | None = None  # folder for resumable checkpoints, one sub-folder per label
     threads: int | None = None
     cudnn_benchmark: bool = True
+    flip: bool = True  # flip augmentation (the ablation trains one model without it)
+    loss_weights: tuple[float, float, float] | None = None  # vert, edge, land; None: the trainer's default
 
 
 def location() -> dict[str, str]:
@@ -93,7 +95,8 @@ def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
     cfg = TrainConfig(arch=config["arch"], epochs=plan.epochs, batch=plan.batch, res=plan.res,
                       train_fraction=plan.train_fraction, seed=plan.seed, val_max=plan.val_max,
                       eval_every=1 if plan.eval_every_epoch else plan.epochs, device=device,
-                      cudnn_benchmark=plan.cudnn_benchmark)
+                      cudnn_benchmark=plan.cudnn_benchmark, flip=plan.flip,
+                      **({"loss_weights": plan.loss_weights} if plan.loss_weights else {}))
     out_dir = Path(plan.checkpoints) / config["label"] if plan.checkpoints and config.get("label") else None
     tse = 0.0
     last_epoch = 0

@@ -53,3 +53,13 @@ def test_resume_accepts_same_and_refuses_different(tmp_path):
 def test_storage_defaults_to_sqlite_in_the_run(tmp_path):
     s = SearchSettings(name="x", out=str(tmp_path))
     assert s.storage_url == f"sqlite:///{tmp_path.resolve() / 'x' / 'study.db'}"
+
+
+def test_help_shows_the_presets_defaults_never_none(capsys):
+    from nas.cli import build_parser
+    from nas.settings import load_preset
+    text = " ".join(build_parser().format_help().split())
+    assert "None" not in text
+    smoke = load_preset("smoke")
+    assert f"(default: {load_preset('default')['trials']}; smoke preset: {smoke['trials']})" in text
+    assert "(default: 0.05)" in text and "(default: resnet18d,resnet34d,resnet50d)" in text

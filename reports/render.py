@@ -1,0 +1,241 @@
+"""The report as `report.md` (figures beside it) and a self-contained `report.html` (figures embedded as base64),
+with the CSV tables: both renderings come from the same sections, so they say the same thing."""
+from __future__ import annotations
+
+import base64
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from reports.figures import FigureFile, make_figures
+from reports.files import write_file
+from reports.narrative import narrative
+from reports.paper import LEADERBOARD_JMLR
+from reports.tables import Run, comparison, failures, run_status, table1, trials_table
+
+FORMATS = ("md", "html")
+Cell = Callable[[pd.Series], str]
+
+
+@dataclass
+class Table:
+    """A table as display strings: a title, headers, rows, and a note under it."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    note: str = ""
+
+
+@dataclass
+class Report:
+    """Everything both renderings show."""
+
+    title: str
+    subtitle: str
+    partial: bool
+    paragraphs: list[str]
+    tables: list[Table] = field(default_factory=list)
+    figures: list[FigureFile] = field(default_factory=list)
+    csv: list[Path] = field(default_factory=list)
+
+
+def _num(v: Any, digits: int = 2) -> str:
+    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _mean_sd(r: pd.Series, col: str) -> str:
+    sd = r.get(f"{col}_sd")
+    return _num(r[col]) + (f" ± {sd:.2f}" if sd is not None and pd.notna(sd) else "")
+
+
+def _delta(d: Any, pct: Any) -> str:
+    return "-" if pd.isna(d) else f"{d:+.2f} ({pct:+.1f}%)"
+
+
+def _display(frame: pd.DataFrame, columns: dict[str, Cell]) -> tuple[list[str], list[list[str]]]:
+    return list(columns), [[cell(r) for cell in columns.values()] for _, r in frame.iterrows()]
+
+
+def comparison_table(run: Run) -> Table:
+    """The final comparison in the leaderboard's form: score and its three terms, difference to ResNet-34d."""
+    cols: dict[str, Cell] = {
+        "network": lambda r: str(r["network"]), "GFLOPs": lambda r: _num(r["gflops"]),
+        "params (M)": lambda r: _num(r["params_m"]), "proxy": lambda r: _num(r["proxy_score"]),
+        "score (mm)": lambda r: _mean_sd(r, "score"), "|V1-V2|": lambda r: _mean_sd(r, "v1_v2"),
+        "|V1-V3|": lambda r: _mean_sd(r, "v1_v3"), "10 |V1-V4|": lambda r: _mean_sd(r, "v1_v4_x10"),
+        "vs resnet34d": lambda r: _delta(r["delta_vs_resnet34d"], r["delta_pct"]),
+        "seeds": lambda r: str(int(r["seeds"])), "status": lambda r: str(r["status"])}
+    if run.kind == "ablation":
+        cols.pop("proxy")
+    headers, rows = _display(comparison(run), cols)
+    note = ("Held-out WCPA score in mm (lower is better) = |V1-V2| + |V1-V3| + 10 |V1-V4|; mean ± sd over seeds "
+            "where there are several. proxy: the short training of stage 1 that ranked the architectures.")
+    return Table("Final comparison", headers, rows, note)
+
+
+def table1_table(run: Run) -> Table:
+    """Table 1 of the paper, this run's numbers beside the paper's."""
+    headers, rows = _display(table1(run), {
+        "Aug": lambda r: r["aug"], "Network": lambda r: r["network"], "Loss": lambda r: r["loss"],
+        "GFLOPs": lambda r: _num(r["gflops"]), "paper GFLOPs": lambda r: _num(r["paper_gflops"]),
+        "score (mm)": lambda r: _mean_sd(r, "score"),
+        "vs ResNet34": lambda r: _delta(r["delta_vs_resnet34d"], r["delta_pct"]),
+        "paper score": lambda r: _num(r["paper_score"]),
+        "paper vs ResNet34": lambda r: _delta(r["paper_delta"], r["paper_delta_pct"]),
+        "seeds": lambda r: "-" if pd.isna(r["seeds"]) else str(int(r["seeds"]))})
+    lb = LEADERBOARD_JMLR
+    note = ("The paper's scores are on 40 held-out WCPA training subjects, ours on this run's held-out subjects: compare "
+            f"the changes, not the absolute values. For scale, the paper's final entry scored {lb['score']:.2f} = "
+            f"{lb['v1_v2']:.2f} + {lb['v1_v3']:.2f} + {lb['v1_v4_x10']:.2f} on the challenge test set (Table 2).")
+    return Table("Table 1: this run beside the paper", headers, rows, note)
+
+
+def top_trials_table(run: Run, n: int = 10) -> Table | None:
+    """The best stage-1 trials by proxy score."""
+    t = run.trials[run.trials["status"] == "complete"].nsmallest(n, "proxy_score") if not run.trials.empty else None
+    if t is None or t.empty:
+        return None
+    headers, rows = _display(t, {
+        "#": lambda r: str(int(r["number"])), "architecture": lambda r: str(r["arch"]),
+        "GFLOPs": lambda r: _num(r["gflops"]), "params (M)": lambda r: _num(r["params_m"]),
+        "proxy (mm)": lambda r: _num(r["proxy_score"]), "epochs": lambda r: _num(r.get("epochs"), 0),
+        "wall (s)": lambda r: _num(r.get("wall_s"), 1)})
+    return Table(f"Best {len(t)} stage-1 trials", headers, rows, "Every trial is in tables/trials.csv.")
+
+
+def failures_table(run: Run) -> Table | None:
+    """Failures grouped by reason."""
+    f = failures(run)
+    if f.empty:
+        return None
+    headers, rows = _display(f, {"stage": lambda r: r["stage"], "reason": lambda r: r["reason"],
+                                 "count": lambda r: str(r["count"]), "examples": lambda r: r["examples"]})
+    return Table("Failures", headers, rows)
+
+
+def _settings(run: Run) -> str:
+    c = run.config
+    if run.kind == "ablation":
+        keys = [("epochs", "epochs"), ("seeds", "seeds"), ("res", "input"), ("searched", "searched")]
+    else:
+        keys = [("budget", "budget"), ("trials", "trials"), ("sampler", "sampler"), ("scheduler", "scheduler"),
+                ("proxy_epochs", "proxy epochs"), ("final_epochs", "final epochs"), ("baselines", "baselines")]
+    parts = [f"{name} {', '.join(map(str, c[k])) if isinstance(c[k], list) else c[k]}" for k, name in keys
+             if c.get(k) not in (None, "")]
+    return " · ".join(parts)
+
+
+def write_csv_tables(run: Run, out: Path) -> list[Path]:
+    """comparison.csv, and table1.csv (ablation) or trials.csv (search), and failures.csv."""
+    frames = {"comparison": comparison(run), "failures": failures(run)}
+    frames.update({"table1": table1(run)} if run.kind == "ablation" else {"trials": trials_table(run)})
+    return [write_file(out / f"{name}.csv", df.to_csv(index=False)) for name, df in frames.items()]
+
+
+def build(run: Run, out: Path) -> Report:
+    """Write the figures and CSV tables into `out` and assemble the report's sections."""
+    what = "ablation (nas-ablate)" if run.kind == "ablation" else "search (nas-search)"
+    tables = [table1_table(run)] if run.kind == "ablation" else []
+    tables += [comparison_table(run), top_trials_table(run), failures_table(run)]
+    return Report(title=f"Report: {what} `{run.name}`", subtitle=_settings(run), partial=run_status(run).partial,
+                  paragraphs=narrative(run), tables=[t for t in tables if t is not None],
+                  figures=make_figures(run, out / "figures"), csv=write_csv_tables(run, out / "tables"))
+
+
+NUMBER = re.compile(r"^([-+]?\d+(\.\d+)?(\s.*)?|-)$")
+
+
+def numeric_columns(t: Table) -> list[bool]:
+    """Which columns hold numbers (right-aligned): every cell starts with a number, or is '-'."""
+    return [bool(t.rows) and all(NUMBER.match(row[i]) for row in t.rows) for i in range(len(t.headers))]
+
+
+def _md_table(t: Table) -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+    lines = ["| " + " | ".join(esc(h) for h in t.headers) + " |",
+             "|" + "|".join("---:" if num else "---" for num in numeric_columns(t)) + "|"]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in t.rows]
+    return "\n".join(lines) + (f"\n\n{t.note}" if t.note else "")
+
+
+def to_markdown(r: Report, out: Path) -> str:
+    """report.md: figures linked relative to `out`."""
+    parts = [f"# {r.title}", f"_{r.subtitle}_" if r.subtitle else "", "## What this run shows", *r.paragraphs]
+    for t in r.tables:
+        parts += [f"## {t.title}", _md_table(t)]
+    parts.append("## Figures")
+    for f in r.figures:
+        parts += [f"### {f.title}", f"![{f.title}]({f.path.relative_to(out).as_posix()})", f.caption]
+    parts += ["## Files", "Tables as CSV: " + ", ".join(f"`{p.relative_to(out).as_posix()}`" for p in r.csv) + "."]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _inline(text: str) -> str:
+    text = html.escape(text)
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+def _html_paragraph(text: str) -> str:
+    blocks = []
+    for block in text.split("\n\n"):
+        lines = block.split("\n")
+        head = [ln for ln in lines if not ln.startswith("- ")]
+        items = [ln[2:] for ln in lines if ln.startswith("- ")]
+        if head:
+            cls = ' class="partial"' if head[0].startswith("**Partial run**") else ""
+            blocks.append(f"<p{cls}>{_inline(' '.join(head))}</p>")
+        if items:
+            blocks.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
+    return "\n".join(blocks)
+
+
+def _html_table(t: Table) -> str:
+    align = [' class="num"' if num else "" for num in numeric_columns(t)]
+    head = "".join(f"<th{a}>{html.escape(h)}</th>" for h, a in zip(t.headers, align))
+    body = "".join("<tr>" + "".join(f"<td{a}>{html.escape(c)}</td>" for c, a in zip(row, align)) + "</tr>"
+                   for row in t.rows)
+    note = f'<p class="note">{_inline(t.note)}</p>' if t.note else ""
+    return f"<h2>{html.escape(t.title)}</h2>\n<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
+
+
+CSS = """body{font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1180px;margin:2em auto;
+padding:0 1.2em;color:#222}h1{font-size:1.6em;margin-bottom:.1em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
+.sub{color:#666;margin-top:0}table{border-collapse:collapse;font-size:13px;margin:.6em 0}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;white-space:nowrap}th{background:#f3f3f3}
+.num{text-align:right}tbody tr:nth-child(even){background:#fafafa}
+.note{color:#555;font-size:13px}.partial{background:#fff3cd;border:1px solid #e0c36a;padding:.5em .8em}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:13px}
+code{background:#f4f4f4;padding:0 3px}"""
+
+
+def to_html(r: Report) -> str:
+    """report.html: one file, figures embedded as base64 PNGs, no external resources."""
+    figs = []
+    for f in r.figures:
+        data = base64.b64encode(f.path.read_bytes()).decode("ascii")
+        figs.append(f'<figure><h3>{html.escape(f.title)}</h3><img alt="{html.escape(f.title)}" '
+                    f'src="data:image/png;base64,{data}"><figcaption>{_inline(f.caption)}</figcaption></figure>')
+    body = [f"<h1>{_inline(r.title)}</h1>", f'<p class="sub">{_inline(r.subtitle)}</p>', "<h2>What this run shows</h2>",
+            *(_html_paragraph(p) for p in r.paragraphs), *(_html_table(t) for t in r.tables), "<h2>Figures</h2>", *figs]
+    title = html.escape(r.title.replace("`", ""))
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+            f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_report(run: Run, out: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Write figures, CSV tables and report.md / report.html into `out`; returns the report files."""
+    report = build(run, out)
+    written = []
+    if "md" in formats:
+        written.append(write_file(out / "report.md", to_markdown(report, out)))
+    if "html" in formats:
+        written.append(write_file(out / "report.html", to_html(report)))
+    return written

@@ -1,0 +1,212 @@
+"""A run folder read into pandas tables: trials, the final comparison (mean +- sd over seeds), Table 1 beside
+the paper, and whether the run is complete or partial. Reads through `nas.runs`, the layout's one owner."""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from nas.runs import (ABLATE_COMMAND, ABLATION_COLUMNS, ABLATION_EXPERIMENTS, TRIAL_COLUMNS, RunDir,
+                      rank_correlation, read_config, read_summary, read_table)
+from reports.paper import TABLE1, TABLE1_REFERENCE
+
+REFERENCE = "resnet34d"
+TERMS = ("v1_v2", "v1_v3", "v1_v4_x10")
+TRIAL_NUMBERS = ("number", "gflops", "params_m", "proxy_score", "score", *TERMS, "tse", "epochs", "wall_s",
+                 "images_per_s", "host_rss_gb", "gpu_reserved_gb", "gpu_peak_gb")
+FINAL_NUMBERS = ("gflops", "params_m", "proxy_score", "score", *TERMS, "epochs", "wall_s", "images_per_s", "seed")
+TRIAL_REQUIRED = ("number", "arch", "gflops", "status", "proxy_score")
+FINAL_REQUIRED = ("label", "arch", "kind", "score", "status")
+
+
+class ReportError(ValueError):
+    """A run folder that is missing, or a file in it that cannot be read (the message names it)."""
+
+
+@dataclass
+class Run:
+    """Everything a report reads from one run folder."""
+
+    root: Path
+    kind: str  # search | ablation
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    trials: pd.DataFrame
+    final: pd.DataFrame
+
+    @property
+    def name(self) -> str:
+        """The run's name (its folder's, where the config does not say)."""
+        return str(self.config.get("name") or self.root.name)
+
+
+@dataclass
+class RunStatus:
+    """Whether the run finished, and a sentence for each part that did not."""
+
+    partial: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def _frame(path: Path, numbers: tuple[str, ...], required: tuple[str, ...], columns: list[str]) -> pd.DataFrame:
+    """A table of the run folder, numbers as floats; with every known column even where it has no row yet."""
+    try:
+        rows = read_table(path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ReportError(f"{path}: not a readable CSV table ({exc})") from None
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float if c in numbers else object) for c in columns})
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ReportError(f"{path}: not a table of nas-search (no column {', '.join(missing)})")
+    for col in numbers:
+        if col in frame.columns:
+            frame[col] = pd.to_numeric(frame[col].replace("", np.nan), errors="coerce")
+    return frame
+
+
+def _split_stages(trials: pd.DataFrame) -> pd.DataFrame:
+    """Add d1..d4 and w1..w4 from the `depths` and `widths` text (`3.4.6.3`)."""
+    if trials.empty or "depths" not in trials.columns:
+        return trials.assign(**{f"{p}{i}": pd.Series(dtype=float) for p in "dw" for i in range(1, 5)})
+    for prefix, col in (("d", "depths"), ("w", "widths")):
+        parts = trials[col].astype(str).str.split(".", expand=True)
+        for i in range(4):
+            trials[f"{prefix}{i + 1}"] = pd.to_numeric(parts[i], errors="coerce") if i in parts else np.nan
+    return trials
+
+
+def load_run(path: "str | Path") -> Run:
+    """Read a run folder of nas-search or nas-ablate; ReportError where it is missing or unreadable."""
+    root = Path(path)
+    if not root.is_dir():
+        raise ReportError(f"{path}: no such run folder")
+    run = RunDir(root.resolve())
+    if not run.exists():
+        raise ReportError(f"{path}: not a run folder of nas-search or nas-ablate (no config.yaml)")
+    try:
+        config = read_config(run.config)
+    except (yaml.YAMLError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ReportError(f"{run.config}: not a valid config.yaml ({first})") from None
+    try:
+        summary = read_summary(run.summary)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ReportError(f"{run.summary}: not valid JSON ({exc})") from None
+    kind = "ablation" if config.get("command") == ABLATE_COMMAND else "search"
+    trials = _split_stages(_frame(run.trials, TRIAL_NUMBERS, TRIAL_REQUIRED, TRIAL_COLUMNS))
+    final = _frame(run.final, FINAL_NUMBERS, FINAL_REQUIRED, ABLATION_COLUMNS)
+    return Run(run.root, kind, config, summary, trials, final)
+
+
+def _state(value: Any) -> str:
+    if value in (None, ""):
+        return "not started"
+    if value == "running":
+        return "unfinished (running when last written: still going, or stopped)"
+    return str(value)
+
+
+def run_status(run: Run) -> RunStatus:
+    """Complete, or partial with one sentence per unfinished part."""
+    notes = []
+    final_done = int((run.final.get("status") == "done").sum()) if not run.final.empty else 0
+    if run.kind == "ablation":
+        if run.summary.get("ablation") != "done":
+            notes.append(f"the ablation is {_state(run.summary.get('ablation'))}: "
+                         f"{final_done} of {len(run.final)} rows done")
+        return RunStatus(bool(notes), notes)
+    if run.summary.get("stage1") != "done":
+        expected = run.config.get("trials")
+        of = f" of {expected}" if expected else ""
+        notes.append(f"stage 1 is {_state(run.summary.get('stage1'))}: {len(run.trials)}{of} proxy trials finished")
+    if run.summary.get("stage2") != "done":
+        notes.append(f"stage 2 is {_state(run.summary.get('stage2'))}: {final_done} of {len(run.final)} "
+                     "final trainings done")
+    return RunStatus(bool(notes), notes)
+
+
+def _group_key(run: Run) -> str:
+    return "experiment" if run.kind == "ablation" and "experiment" in run.final.columns else "label"
+
+
+def comparison(run: Run) -> pd.DataFrame:
+    """The final comparison: one row per model (or experiment), mean and sd over seeds, difference to resnet34d."""
+    cols = ["network", "arch", "kind", "gflops", "params_m", "proxy_score", "score", "score_sd",
+            *[c for t in TERMS for c in (t, f"{t}_sd")], "seeds", "status", "delta_vs_resnet34d", "delta_pct"]
+    if run.final.empty:
+        return pd.DataFrame(columns=cols)
+    key = _group_key(run)
+    out = []
+    for name, g in run.final.groupby(key, sort=False):
+        done = g[(g["status"] == "done") & g["score"].notna()]
+        row: dict[str, Any] = {"network": name, "arch": g["arch"].iloc[0], "kind": g["kind"].iloc[0],
+                               "gflops": g["gflops"].iloc[0], "params_m": g["params_m"].iloc[0],
+                               "proxy_score": g["proxy_score"].mean() if "proxy_score" in g else np.nan}
+        for col in ("score", *TERMS):
+            row[col] = done[col].mean() if len(done) else np.nan
+            row[f"{col}_sd"] = done[col].std(ddof=1) if len(done) > 1 else np.nan
+        row["seeds"] = len(done)
+        statuses = sorted(set(g["status"]))
+        row["status"] = "done" if statuses == ["done"] else ", ".join(
+            f"{(g['status'] == s).sum()} {s}" for s in statuses)
+        out.append(row)
+    table = pd.DataFrame(out, columns=[c for c in cols if c not in ("delta_vs_resnet34d", "delta_pct")])
+    ref = table.loc[table["network"] == REFERENCE, "score"]
+    ref_score = float(ref.iloc[0]) if len(ref) and pd.notna(ref.iloc[0]) else math.nan
+    table["delta_vs_resnet34d"] = table["score"] - ref_score
+    table["delta_pct"] = 100 * table["delta_vs_resnet34d"] / ref_score
+    if run.kind == "ablation":
+        order = {k: i for i, k in enumerate(ABLATION_EXPERIMENTS)}
+        return table.sort_values("network", key=lambda s: s.map(order).fillna(len(order))).reset_index(drop=True)
+    return table.sort_values("score", na_position="last").reset_index(drop=True)
+
+
+def table1(run: Run) -> pd.DataFrame:
+    """The ablation laid out as the paper's Table 1, our numbers beside the paper's."""
+    ours = comparison(run).set_index("network")
+    ref = TABLE1[TABLE1_REFERENCE].score
+    rows = []
+    for key, paper in TABLE1.items():
+        mine = ours.loc[key] if key in ours.index else None
+        rows.append({"experiment": key, "aug": paper.aug, "network": paper.network, "loss": paper.loss,
+                     "arch": mine["arch"] if mine is not None else "",
+                     "gflops": mine["gflops"] if mine is not None else np.nan, "paper_gflops": paper.gflops,
+                     **{c: (mine[c] if mine is not None else np.nan) for c in
+                        ("score", "score_sd", "seeds", "delta_vs_resnet34d", "delta_pct")},
+                     "paper_score": paper.score, "paper_delta": paper.score - ref,
+                     "paper_delta_pct": 100 * (paper.score - ref) / ref})
+    return pd.DataFrame(rows)
+
+
+def trials_table(run: Run) -> pd.DataFrame:
+    """The stage-1 trials with per-stage depth and width columns."""
+    return run.trials.copy()
+
+
+def proxy_fidelity(run: Run, proxy: str = "proxy_score") -> dict[str, Any]:
+    """Kendall tau and Spearman rho between a proxy column and the full scores of the stage-2 models."""
+    rows = run.final.to_dict("records") if not run.final.empty and proxy in run.final.columns else []
+    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows
+             if r.get("status") == "done"]
+    return rank_correlation(clean, proxy)
+
+
+def failures(run: Run) -> pd.DataFrame:
+    """Failed trials and final trainings grouped by reason: stage, reason, count, examples."""
+    parts = []
+    for stage, frame, name, bad in (("stage 1", run.trials, "arch", "fail"), ("final", run.final, "label", "failed")):
+        if frame.empty or "failure" not in frame.columns:
+            continue
+        failed = frame[frame["status"] == bad]
+        for reason, g in failed.groupby(failed["failure"].replace("", "no reason recorded").fillna("no reason recorded")):
+            parts.append({"stage": stage, "reason": reason, "count": len(g), "examples": ", ".join(g[name].head(3))})
+    return pd.DataFrame(parts, columns=["stage", "reason", "count", "examples"])
+

@@ -1,0 +1,32 @@
+"""Checks shared by the report tests."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+EXAMPLE_RUN = Path(__file__).resolve().parents[1] / "docs" / "example_run"
+
+
+def check_png(path: Path) -> None:
+    """A valid PNG of a sensible size that is not blank."""
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        w, h = im.size
+        assert 500 <= w <= 2000 and 250 <= h <= 1500, (path.name, im.size)
+        pixels = np.asarray(im.convert("L"), dtype=float)
+    assert pixels.std() > 5 and (pixels < 128).mean() > 0.005, f"{path.name} looks blank"
+    assert path.stat().st_size < 400_000
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    """The tables and settings of a run folder (no checkpoints), to edit."""
+    dst.mkdir(parents=True)
+    for name in ("config.yaml", "trials.csv", "final.csv", "summary.json"):
+        if (src / name).exists():
+            shutil.copy(src / name, dst / name)
+    return dst
