@@ -21,9 +21,21 @@ class Fragments:
     bary: np.ndarray    # (n, 3) float64 perspective-correct barycentric weights of the triangle's corners
 
     def interpolate(self, attr: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-        """Per-vertex attributes (V, C) interpolated at the fragments (n, C)."""
-        corners = triangles[self.tri]                       # (n, 3)
-        return np.einsum("nk,nkc->nc", self.bary, attr[corners])
+        """Per-vertex attributes (V, C) interpolated at the fragments (n, C), in float32 or better.
+
+        The result is channel-major underneath (a transposed view), so each column is contiguous.
+        """
+        attr = np.asarray(attr)
+        dtype = np.result_type(attr.dtype, np.float32)
+        corners = attr.astype(dtype, copy=False)[triangles]             # (F, 3, C)
+        c = corners.shape[2]
+        # channel-major throughout: numpy is slow on short strided inner loops such as (n, 3, C)
+        g = np.take(corners.reshape(len(corners), 3 * c).T, self.tri, axis=1)   # (3C, n), corner-major
+        b = self.bary.astype(dtype, copy=False).T
+        out = g[:c] * b[0]
+        out += g[c:2 * c] * b[1]
+        out += g[2 * c:] * b[2]
+        return out.T
 
 
 def rasterize(pix: np.ndarray, depth: np.ndarray, triangles: np.ndarray, size: tuple[int, int],
