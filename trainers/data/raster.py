@@ -1,7 +1,8 @@
 """A vectorised z-buffer triangle rasteriser (numpy): which triangle covers each pixel, and where.
 
 Each triangle row is clipped analytically to the span inside its three edges (scanlines), so only
-covered pixels are ever generated, never the rest of the bounding box. Pixel centres are at integer coordinates (OpenCV's convention, as in `trainers.data.camera`).
+covered pixels are ever generated, never the rest of the bounding box. Pixel centres are at integer
+coordinates (OpenCV's convention, as in `trainers.data.camera`).
 Depth is interpolated as 1/d in screen space and barycentrics are perspective-correct.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ class Fragments:
     y: np.ndarray       # (n,) int64 pixel row
     tri: np.ndarray     # (n,) int64 triangle id
     bary: np.ndarray    # (n, 3) float64 perspective-correct barycentric weights of the triangle's corners
+                        # (a transposed view: each corner's column is contiguous)
 
     def interpolate(self, attr: np.ndarray, triangles: np.ndarray) -> np.ndarray:
         """Per-vertex attributes (V, C) interpolated at the fragments (n, C), in float32 or better.
@@ -73,9 +75,10 @@ def rasterize(pix: np.ndarray, depth: np.ndarray, triangles: np.ndarray, size: t
     # scanlines: each row of each bounding box, clipped to the span where all three l_k >= -eps
     rows = hi[:, 1] - lo[:, 1] + 1
     row_tri = np.repeat(np.arange(len(ids)), rows)
-    row_y = lo[row_tri, 1] + np.arange(len(row_tri)) - np.repeat(np.cumsum(rows) - rows, rows)
-    a = A[:, row_tri]
-    c = B[:, row_tri] * row_y + C[:, row_tri]               # l_k = a_k x + c_k along the row
+    # (np.take rather than fancy indexing: several times faster for these gathers)
+    row_y = np.arange(len(row_tri)) + np.take(lo[:, 1] - (np.cumsum(rows) - rows), row_tri)
+    a = np.take(A, row_tri, axis=1)
+    c = np.take(B, row_tri, axis=1) * row_y + np.take(C, row_tri, axis=1)   # l_k = a_k x + c_k along the row
     eps = 1e-9
     with np.errstate(divide="ignore", invalid="ignore"):
         bound = (-eps - c) / a
@@ -83,19 +86,22 @@ def rasterize(pix: np.ndarray, depth: np.ndarray, triangles: np.ndarray, size: t
     # shared edge falls between two triangles (the z-test settles the few that land in both)
     low = np.where(a > 0, bound, -np.inf)
     high = np.where(a < 0, bound, np.inf)
-    x_lo = np.maximum(np.ceil(np.maximum(np.maximum(low[0], low[1]), low[2]) - 1e-7), lo[row_tri, 0])
-    x_hi = np.minimum(np.floor(np.minimum(np.minimum(high[0], high[1]), high[2]) + 1e-7), hi[row_tri, 0])
+    x_lo = np.ceil(np.maximum(np.maximum(low[0], low[1]), low[2]) - 1e-7)
+    x_hi = np.floor(np.minimum(np.minimum(high[0], high[1]), high[2]) + 1e-7)
+    x_lo = np.maximum(x_lo, np.take(lo[:, 0], row_tri))
+    x_hi = np.minimum(x_hi, np.take(hi[:, 0], row_tri))
     flat = (a == 0) & (c < -eps)                             # an edge parallel to the row that excludes it
     ok = (x_hi >= x_lo) & ~(flat[0] | flat[1] | flat[2])
     span = np.where(ok, x_hi - x_lo + 1, 0).astype(np.int64)
     frag_row = np.repeat(np.arange(len(row_tri)), span)
     if len(frag_row) == 0:                                   # slivers that cover no pixel centre
         return Fragments(empty, empty, empty, np.zeros((0, 3)))
-    px = x_lo.astype(np.int64)[frag_row] + np.arange(len(frag_row)) - np.repeat(np.cumsum(span) - span, span)
-    py = row_y[frag_row]
+    px = np.arange(len(frag_row)) + np.take(x_lo.astype(np.int64) - (np.cumsum(span) - span), frag_row)
+    py = np.take(row_y, frag_row)
     # perspective weights w_k = l_k / d_k are affine along a row too, and so is 1/depth = sum_k w_k
-    aw, cw = a * inv_d[:, row_tri], c * inv_d[:, row_tri]
-    inv_depth = aw.sum(0)[frag_row] * px + cw.sum(0)[frag_row]
+    inv_d = np.take(inv_d, row_tri, axis=1)
+    aw, cw = a * inv_d, c * inv_d
+    inv_depth = np.take(aw.sum(0), frag_row) * px + np.take(cw.sum(0), frag_row)
     # z-test: nearest (largest 1/d) wins; pack quantised depth and fragment order into one int64 key
     d_max = float(inv_depth.max())
     span_d = max(d_max - float(inv_depth.min()), 1e-12)
@@ -106,7 +112,7 @@ def rasterize(pix: np.ndarray, depth: np.ndarray, triangles: np.ndarray, size: t
     best = np.full(ww * (int(py.max()) - y0 + 1), np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(best, (py - y0) * ww + (px - x0), key)
     win = best[best != np.iinfo(np.int64).max] & 0xFFFFFFFF
-    row, x = frag_row[win], px[win]
-    lw = np.stack([aw[k, row] * x + cw[k, row] for k in range(3)], 1)
-    bary = lw / inv_depth[win, None]
-    return Fragments(x, py[win], ids[row_tri[row]], bary)
+    row, x = np.take(frag_row, win), np.take(px, win)
+    bary = np.take(aw, row, axis=1) * x + np.take(cw, row, axis=1)
+    bary /= np.take(inv_depth, win)
+    return Fragments(x, np.take(py, win), np.take(ids, np.take(row_tri, row)), bary.T)
