@@ -246,7 +246,10 @@ def _mix(out: np.ndarray, colour, alpha: np.ndarray, box: tuple[slice, slice]) -
 
 
 def paint_albedo(rm: RenderMesh, palette: Palette, rng: np.random.Generator) -> np.ndarray:
-    """A subject's albedo texture (h, w, 3) float32 from the layers and its palette."""
+    """A subject's albedo texture (h, w, 4) float32 RGBA (alpha 1) from the layers and its palette.
+
+    The fourth channel is padding: cv2.remap samples four-channel float images about 3x faster.
+    """
     L, box = rm.layers, rm.boxes
     h, w = L["brow"].shape
     blotch = cv2.resize(rng.normal(0.0, 1.0, (6, 6)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
@@ -265,4 +268,4 @@ def paint_albedo(rm: RenderMesh, palette: Palette, rng: np.random.Generator) -> 
     _mix(out, eye, L["sclera"], eye_box)
     _mix(out, [0.03, 0.02, 0.02], L["lash"] * 0.95, box["lash"])
     _mix(out, palette.lips * 0.35, L["mouth"] * 0.8, box["mouth"])
-    return out
+    return cv2.cvtColor(out, cv2.COLOR_RGB2RGBA)

@@ -60,7 +60,7 @@ def view_directions(x: np.ndarray, y: np.ndarray, projection: np.ndarray,
 
 
 def sample_texture(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
-    """Bilinear samples (n, C) of an (h, w, C) float32 texture at texel coordinates (n, 2)."""
+    """Bilinear samples (n, C) of an (h, w, C) float32 texture (fastest with C = 4) at texels (n, 2)."""
     n, width = len(uv), 1024                        # cv2.remap takes maps under 32767 on a side
     rows = -(-n // width)
     grid = np.zeros((rows * width, 2), np.float32)
@@ -104,7 +104,7 @@ def render_face(rm: RenderMesh, albedo: np.ndarray, verts: np.ndarray, R_t: np.n
     in_mouth = np.nonzero(np.take(rm.mouth_tris, frags.tri))[0]
     if len(in_mouth):
         teeth = np.einsum("nk,nk->n", frags.bary[in_mouth], rm.teeth[rm.triangles[frags.tri[in_mouth]]])
-        alb[in_mouth] = mouth_albedo(teeth)
+        alb[in_mouth, :3] = mouth_albedo(teeth)
     # premultiplied colour and coverage, one channel at a time (numpy is slow broadcasting (n, 1) x (n, 3))
     rgba = np.empty((len(frags.x), 4), np.float32)
     for c in range(3):
