@@ -119,7 +119,7 @@ def random_background(rng: np.random.Generator, size: tuple[int, int]) -> np.nda
         np.copyto(img, cv2.convertScaleAbs(img, alpha=0.75), where=stripe[..., None])
     grain = np.empty((h // 4, w // 4, 3), np.float32)
     cv2.setRNGSeed(int(rng.integers(2 ** 31)))
-    cv2.randn(grain, 0.0, 12.0)
+    cv2.randn(grain, (0.0,) * 3, (12.0,) * 3)           # a scalar would reach the first channel only
     img = cv2.add(img, cv2.resize(grain, (w, h)), dtype=cv2.CV_8U)
     blur = rng.uniform(0.0, 4.0)
     if blur > 0.5:

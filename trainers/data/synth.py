@@ -96,7 +96,7 @@ def sensor_grain(size: tuple[int, int], sigma: float, seed: int,
     w, h = size[0] + 2 * margin, size[1] + 2 * margin
     noise = np.empty(((h + 1) // 2, (w + 1) // 2, 3), np.float32)
     cv2.setRNGSeed(seed)
-    cv2.randn(noise, 0.0, sigma)
+    cv2.randn(noise, (0.0,) * 3, (sigma,) * 3)          # a scalar would reach the first channel only
     noise = cv2.resize(noise, (w, h), interpolation=cv2.INTER_LINEAR)
     return cv2.convertScaleAbs(np.maximum(noise, 0.0)), cv2.convertScaleAbs(np.minimum(noise, 0.0))
 
@@ -130,7 +130,7 @@ def render_subject(model: FaceModel, rm: RenderMesh, index: int, cfg: SynthConfi
         background = random_background(rng, size)
         light = random_lighting(rng)
         quality = int(rng.integers(75, 96))
-        noise_sigma = rng.uniform(2.0, 7.0)     # before upsampling; about 0.7-2.5 grey levels after
+        noise_sigma = rng.uniform(1.1, 4.0)     # before upsampling; 0.7-2.5 grey levels a channel after
         # one grain field per action, shifted by a random whole offset each frame: drawing a fresh
         # field every frame cost more than rendering the face
         grain = sensor_grain(size, noise_sigma, int(rng.integers(2 ** 31)))
