@@ -8,6 +8,9 @@ listed --cache-repeat times over (a second root whose lists repeat the rows and 
 the first), so that the pool's start-up does not dominate; the files come from the page cache, so
 this measures decoding, alignment, warping and writing, not the disk. Wall times include the pool's
 start-up. Prints one summary table at the end, with per-core rates (frames/s divided by the workers).
+The 1-worker run happens in this process, so its math libraries are pinned to one thread, as the
+pool's workers are (an idle OpenBLAS thread otherwise spins on a second core: measured 6.7 s of CPU
+for 4.6 s of wall time on 2 cores, which flatters the 1-worker "per-core" rate).
 """
 from __future__ import annotations
 
@@ -57,6 +60,8 @@ def main() -> None:
     parser.add_argument("--tmp", default=None, help="folder for the temporary data (default: system temp)")
     args = parser.parse_args()
 
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # before numpy loads
+        os.environ.setdefault(var, "1")
     from trainers.data.cache import CacheConfig, build_cache
     from trainers.data.synth import SynthConfig, synthesize
 

@@ -34,6 +34,25 @@ def test_single_triangle_coverage_matches_brute_force(seed):
                                atol=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_shared_edges_leave_no_gaps(seed):
+    # a jittered triangulated grid: every pixel centre inside its outline is covered exactly once
+    rng = np.random.default_rng(seed)
+    n = 9
+    gx, gy = np.meshgrid(np.linspace(3.0, 77.0, n), np.linspace(3.0, 77.0, n))
+    jitter = rng.uniform(-2.5, 2.5, (n, n, 2))
+    jitter[[0, -1]] = jitter[:, [0, -1]] = 0.0                       # a straight outline
+    pix = (np.stack([gx, gy], -1) + jitter).reshape(-1, 2)
+    i = np.arange(n - 1)[:, None] * n + np.arange(n - 1)[None]
+    tris = np.concatenate([np.stack([i, i + n, i + 1], -1).reshape(-1, 3),
+                           np.stack([i + 1, i + n, i + n + 1], -1).reshape(-1, 3)])
+    fr = rasterize(pix, rng.uniform(1.0, 2.0, len(pix)), tris, (80, 80))
+    counts = np.zeros((80, 80), int)
+    np.add.at(counts, (fr.y, fr.x), 1)
+    assert (counts[4:77, 4:77] == 1).all() and counts.sum() == counts[3:78, 3:78].sum()
+    np.testing.assert_allclose(fr.bary.sum(1), 1.0, atol=1e-9)
+
+
 def test_back_faces_are_culled():
     pix = np.array([[5.0, 5.0], [30.0, 5.0], [5.0, 30.0]])          # counter-clockwise on screen
     assert len(rasterize(pix, np.ones(3), np.array([[0, 1, 2]]), (40, 40)).x) == 0

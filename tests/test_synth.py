@@ -150,3 +150,18 @@ def test_contact_sheet_cli(tmp_path):
     assert main(["contact-sheet", "--out", str(out), "-n", "2", "--tile", "128"]) == 0
     sheet = cv2.imread(str(out))
     assert sheet.shape == (128, 512, 3)
+
+
+@pytest.mark.parametrize("sigma", [1.1, 4.0])
+def test_sensor_grain_is_a_saturated_signed_sum(sigma):
+    from trainers.data.synth import GRAIN_MARGIN, add_sensor_noise, sensor_grain
+    up, down = sensor_grain((64, 48), sigma, seed=3)
+    assert up.shape == down.shape == (48 + 2 * GRAIN_MARGIN, 64 + 2 * GRAIN_MARGIN, 3)
+    assert not (up.astype(bool) & down.astype(bool)).any()              # one sign per pixel
+    signed = up.astype(int) - down
+    spread = signed.reshape(-1, 3).std(0)                                # every channel has its own grain
+    assert abs(signed.mean()) < 0.1 and np.all((0.55 * sigma < spread) & (spread < 0.72 * sigma))
+    assert abs(np.corrcoef(signed[..., 0].ravel(), signed[..., 1].ravel())[0, 1]) < 0.1
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3)).astype(np.uint8)
+    out = add_sensor_noise(image.copy(), (up, down), dx=5, dy=9)
+    np.testing.assert_array_equal(out, np.clip(image.astype(int) + signed[9:57, 5:69], 0, 255))

@@ -53,6 +53,7 @@ class RenderMesh:
     layers: dict[str, np.ndarray]   # name -> (h, w) float32 coverage in [0, 1]
     mouth_tris: np.ndarray          # (F + fills,) bool, the triangles filling the mouth
     teeth: np.ndarray               # (V + H,) float64, 1 on the upper lip rim of the mouth, else 0
+    boxes: dict[str, tuple[slice, slice]]   # name -> the rows and columns where that layer is not 0
 
     def with_fills(self, verts: np.ndarray) -> np.ndarray:
         """World vertices (V, 3) plus one centre vertex per filled opening, set back along -z.
@@ -134,7 +135,14 @@ def build_render_mesh(model: FaceModel) -> RenderMesh:
     uv = _to_tex(np.concatenate([v[:, :2], centres_xy]), origin).astype(np.float32)
     layers = _paint_layers(model, loops, kinds, origin, (int(size[0]), int(size[1])), scale)
     return RenderMesh(model, tris.astype(np.int64), tuple(loops), np.asarray(depth), uv, layers,
-                      mouth_tris, teeth)
+                      mouth_tris, teeth, {name: _support(layer) for name, layer in layers.items()})
+
+
+def _support(layer: np.ndarray) -> tuple[slice, slice]:
+    rows, cols = np.flatnonzero(layer.any(1)), np.flatnonzero(layer.any(0))
+    if len(rows) == 0:
+        return slice(0, 0), slice(0, 0)
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
 
 
 def _disc(shape: tuple[int, int], centre: np.ndarray, radius: float) -> np.ndarray:
@@ -231,23 +239,33 @@ def mouth_albedo(teeth: np.ndarray) -> np.ndarray:
     return MOUTH_COLOUR * (0.4 + 0.6 * depth) * (1 - t) + TEETH_COLOUR * t
 
 
-def _mix(base: np.ndarray, colour, alpha: np.ndarray) -> np.ndarray:
-    return base * (1 - alpha[..., None]) + np.asarray(colour)[None, None] * alpha[..., None]
+def _mix(out: np.ndarray, colour, alpha: np.ndarray, box: tuple[slice, slice]) -> None:
+    """Blend `colour` over `out` in place with coverage `alpha`, inside the box where alpha is not 0."""
+    part = out[box]
+    part += alpha[box][..., None] * (np.asarray(colour, dtype=np.float32) - part)
 
 
 def paint_albedo(rm: RenderMesh, palette: Palette, rng: np.random.Generator) -> np.ndarray:
-    """A subject's albedo texture (h, w, 3) float32 from the layers and its palette."""
-    L = rm.layers
+    """A subject's albedo texture (h, w, 4) float32 RGBA (alpha 1) from the layers and its palette.
+
+    The fourth channel is padding: cv2.remap samples four-channel float images about 3x faster.
+    """
+    L, box = rm.layers, rm.boxes
     h, w = L["brow"].shape
     blotch = cv2.resize(rng.normal(0.0, 1.0, (6, 6)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    skin = palette.skin[None, None, :] * (1.0 + 0.04 * blotch[..., None])
-    skin = skin * (1.0 - 0.12 * L["lid"][..., None])
-    out = _mix(skin, palette.lips, L["lips"] * 0.9)
-    out = _mix(out, palette.brow, L["brow"] * rng.uniform(0.75, 0.95))
-    out = _mix(out, palette.skin * 0.15, L["nostril"] * 0.9)
-    eye = _mix(np.broadcast_to(palette.sclera, out.shape), palette.iris, L["iris"])
-    eye = _mix(eye, [0.02, 0.02, 0.02], L["pupil"])
-    out = out * (1 - L["sclera"][..., None]) + eye * L["sclera"][..., None]
-    out = _mix(out, [0.03, 0.02, 0.02], L["lash"] * 0.95)
-    out = _mix(out, palette.lips * 0.35, L["mouth"] * 0.8)
-    return np.ascontiguousarray(out, dtype=np.float32)
+    tone = 1.0 + 0.04 * blotch
+    tone[box["lid"]] *= 1.0 - 0.12 * L["lid"][box["lid"]]
+    out = tone[..., None] * palette.skin.astype(np.float32)
+    # every feature is blended only where its layer is not 0 (outside, a blend leaves `out` as it is)
+    _mix(out, palette.lips, L["lips"] * 0.9, box["lips"])
+    _mix(out, palette.brow, L["brow"] * rng.uniform(0.75, 0.95), box["brow"])
+    _mix(out, palette.skin * 0.15, L["nostril"] * 0.9, box["nostril"])
+    eye_box = box["sclera"]                     # iris and pupil lie inside the sclera
+    eye = np.empty(out[eye_box].shape, np.float32)
+    eye[...] = palette.sclera
+    _mix(eye, palette.iris, L["iris"][eye_box], (slice(None), slice(None)))
+    _mix(eye, [0.02, 0.02, 0.02], L["pupil"][eye_box], (slice(None), slice(None)))
+    _mix(out, eye, L["sclera"], eye_box)
+    _mix(out, [0.03, 0.02, 0.02], L["lash"] * 0.95, box["lash"])
+    _mix(out, palette.lips * 0.35, L["mouth"] * 0.8, box["mouth"])
+    return cv2.cvtColor(out, cv2.COLOR_RGB2RGBA)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from trainers.data.appearance import RenderMesh, mouth_albedo
-from trainers.data.camera import project_camera, to_camera
+from trainers.data.camera import intrinsics, project_camera, to_camera
 from trainers.data.raster import rasterize
 
 
@@ -37,10 +37,37 @@ def vertex_normals(verts: np.ndarray, triangles: np.ndarray, num: int | None = N
     """Area-weighted unit vertex normals (num or V, 3) of counter-clockwise triangles."""
     p = verts[triangles]
     fn = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
-    out = np.zeros((len(verts) if num is None else num, 3))
-    for k in range(3):
-        np.add.at(out, triangles[:, k], fn)
+    n = len(verts) if num is None else num
+    corner = np.asarray(triangles).ravel()          # bincount sums per vertex far faster than np.add.at
+    out = np.stack([np.bincount(corner, np.repeat(fn[:, c], 3), n) for c in range(3)], 1)
     return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-20)
+
+
+def view_directions(x: np.ndarray, y: np.ndarray, projection: np.ndarray,
+                    image_size: tuple[int, int]) -> np.ndarray:
+    """Unit vectors (3, n) float32 from the surface seen at pixels (x, y) towards the camera.
+
+    The visible point lies on the pixel's ray, so the direction follows from the pixel alone.
+    """
+    k = intrinsics(projection, image_size)
+    # OpenCV's ray ((x - cx) / fx, (y - cy) / fy, 1) has y down and z forward; the camera's is (x, -y, -z)
+    v = np.empty((3, len(x)), np.float32)
+    v[0] = (k[0, 2] - x) * (1.0 / k[0, 0])
+    v[1] = (y - k[1, 2]) * (1.0 / k[1, 1])
+    v[2] = 1.0
+    v *= 1.0 / np.sqrt(v[0] * v[0] + v[1] * v[1] + 1.0)
+    return v
+
+
+def sample_texture(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Bilinear samples (n, C) of an (h, w, C) float32 texture (fastest with C = 4) at texels (n, 2)."""
+    n, width = len(uv), 1024                        # cv2.remap takes maps under 32767 on a side
+    rows = -(-n // width)
+    grid = np.zeros((rows * width, 2), np.float32)
+    grid[:n] = uv
+    out = cv2.remap(texture, grid.reshape(rows, width, 2), None, cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(rows * width, -1)[:n]
 
 
 def render_face(rm: RenderMesh, albedo: np.ndarray, verts: np.ndarray, R_t: np.ndarray,
@@ -60,36 +87,47 @@ def render_face(rm: RenderMesh, albedo: np.ndarray, verts: np.ndarray, R_t: np.n
     for loop, centre in zip(rm.hole_loops, range(nv, len(full))):
         n = normals[loop].sum(0)
         normals[centre] = n / max(np.linalg.norm(n), 1e-20)
-    attr = np.concatenate([normals, cam, rm.uv.astype(np.float64), rm.teeth[:, None]], axis=1)
-    a = frags.interpolate(attr, rm.triangles)
-    n = a[:, :3] / np.maximum(np.linalg.norm(a[:, :3], axis=1, keepdims=True), 1e-20)
-    view = -a[:, 3:6] / np.linalg.norm(a[:, 3:6], axis=1, keepdims=True)
-    half = light.direction[None] + view
-    half /= np.linalg.norm(half, axis=1, keepdims=True)
-    lambert = np.clip(n @ light.direction, 0.0, None)
-    spec = light.specular * np.clip((n * half).sum(1), 0.0, None) ** light.shininess
-    # sample the albedo over the fragments' bounding window with one bilinear remap
-    x0, y0 = int(frags.x.min()), int(frags.y.min())
-    ww, wh = int(frags.x.max()) - x0 + 1, int(frags.y.max()) - y0 + 1
-    map_uv = np.full((wh, ww, 2), -1.0, dtype=np.float32)
-    map_uv[frags.y - y0, frags.x - x0] = a[:, 6:8]
-    tex = cv2.remap(albedo, map_uv, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    alb = tex[frags.y - y0, frags.x - x0]
-    in_mouth = rm.mouth_tris[frags.tri]
-    alb[in_mouth] = mouth_albedo(a[in_mouth, 8])
-    colour = alb * (light.ambient + light.diffuse * lambert)[:, None] + spec[:, None]
-    colour = colour * light.colour[None]
-    # anti-aliased edge: blend premultiplied colour and coverage with a small blur inside the window
+    # per-pixel (Phong) shading in float32, one contiguous array per channel
+    a = frags.interpolate(np.concatenate([normals, rm.uv], axis=1).astype(np.float32), rm.triangles)
+    nx, ny, nz = a[:, 0], a[:, 1], a[:, 2]
+    inv_len = 1.0 / np.sqrt(np.maximum(nx * nx + ny * ny + nz * nz, 1e-20))
+    lx, ly, lz = light.direction.astype(np.float32)
+    n_dot_l = (nx * lx + ny * ly + nz * lz) * inv_len
+    view = view_directions(frags.x, frags.y, projection, (w, h))
+    n_dot_v = (nx * view[0] + ny * view[1] + nz * view[2]) * inv_len
+    # Blinn: the half vector of two unit vectors L and V has length sqrt(2 + 2 L.V)
+    l_dot_v = lx * view[0] + ly * view[1] + lz * view[2]
+    n_dot_h = (n_dot_l + n_dot_v) / np.sqrt(np.maximum(2.0 + 2.0 * l_dot_v, 1e-12))
+    spec = light.specular * np.maximum(n_dot_h, 0.0) ** np.float32(light.shininess)
+    shade = light.ambient + light.diffuse * np.maximum(n_dot_l, 0.0)
+    alb = sample_texture(albedo, np.column_stack([a[:, 3], a[:, 4]]))
+    in_mouth = np.nonzero(np.take(rm.mouth_tris, frags.tri))[0]
+    if len(in_mouth):
+        teeth = np.einsum("nk,nk->n", frags.bary[in_mouth], rm.teeth[rm.triangles[frags.tri[in_mouth]]])
+        alb[in_mouth, :3] = mouth_albedo(teeth)
+    # premultiplied colour and coverage, one channel at a time (numpy is slow broadcasting (n, 1) x (n, 3))
+    rgba = np.empty((len(frags.x), 4), np.float32)
+    for c in range(3):
+        channel = rgba[:, c]
+        np.multiply(alb[:, c], shade, out=channel)
+        channel += spec
+        channel *= np.float32(light.colour[c])
+        np.clip(channel, 0.0, 1.0, out=channel)
+        channel *= np.float32(255.0)
+    rgba[:, 3] = 1.0
+    # anti-aliased edge: blur colour and coverage a little inside the face's window, then blend
     pad = 2
-    xa, ya = max(x0 - pad, 0), max(y0 - pad, 0)
-    xb, yb = min(x0 + ww + pad, w), min(y0 + wh + pad, h)
-    cov = np.zeros((yb - ya, xb - xa), np.float32)
-    rgb = np.zeros((yb - ya, xb - xa, 3), np.float32)
-    cov[frags.y - ya, frags.x - xa] = 1.0
-    rgb[frags.y - ya, frags.x - xa] = np.clip(colour, 0.0, 1.0) * 255.0
-    cov = cv2.GaussianBlur(cov, (3, 3), 0.6)
-    rgb = cv2.GaussianBlur(rgb, (3, 3), 0.6)
-    bg = image[ya:yb, xa:xb].astype(np.float32)
-    image[ya:yb, xa:xb] = np.clip(rgb + bg * (1.0 - cov[..., None]) + 0.5, 0, 255).astype(np.uint8)
-    mask[frags.y, frags.x] = True
+    xa, ya = max(int(frags.x.min()) - pad, 0), max(int(frags.y.min()) - pad, 0)
+    xb, yb = min(int(frags.x.max()) + 1 + pad, w), min(int(frags.y.max()) + 1 + pad, h)
+    layer = np.zeros(((yb - ya) * (xb - xa), 4), np.float32)
+    # scatter whole 16-byte pixels: one copy per fragment instead of four strided ones
+    pixel = np.dtype((np.void, 16))
+    layer.view(pixel)[(frags.y - ya) * (xb - xa) + (frags.x - xa), 0] = rgba.view(pixel)[:, 0]
+    layer = cv2.GaussianBlur(layer.reshape(yb - ya, xb - xa, 4), (3, 3), 0.6)
+    window = image[ya:yb, xa:xb]
+    behind = cv2.cvtColor(1.0 - layer[..., 3], cv2.COLOR_GRAY2RGB)
+    window[...] = cv2.add(cv2.cvtColor(layer, cv2.COLOR_RGBA2RGB),
+                          cv2.multiply(window, behind, dtype=cv2.CV_32F), dtype=cv2.CV_8U)
+    mask.reshape(-1)[frags.y * w + frags.x] = True
+    return image, mask
     return image, mask
