@@ -118,7 +118,10 @@ def stage2_text(run: Run) -> str:
         if wins:
             text = f"The best searched architecture, {best['network']}, scores {_mm(best['score'])}, {_compare(best, ref)}."
             if len(searched) > 1:
-                text += f" {wins} of {len(searched)} fully trained searched architectures beat {REFERENCE}."
+                median = float(searched["score"].median())
+                text += (f" It is the best of {len(searched)} picked on this same held-out score, so its margin is "
+                         f"optimistic: {wins} of {len(searched)} fully trained searched architectures beat "
+                         f"{REFERENCE}, and their median score is {_diff(median, ref['score'])}.")
         else:
             text = (f"The searched architectures do not beat {REFERENCE}: the best, {best['network']}, scores "
                     f"{_mm(best['score'])}, {_compare(best, ref)}.")

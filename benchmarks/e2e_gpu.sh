@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Issue 7's end-to-end run on every GPU of one machine: synthetic data (50 subjects, 20% held out,
+# about 20,000 training frames), a 5 GFLOP search (24 proxy trials), stage 2 (top 2 beside
+# resnet18d/34d/50d), then nas-report. Usage: benchmarks/e2e_gpu.sh OUT_DIR
+# Each call works for at most E2E_LIMIT seconds (default 540, under the device tool's 10 minutes) and
+# resumes the run a previous call left in E2E_WORK; call it again until it prints "e2e: done".
+# OUT_DIR receives the log, nvidia-smi samples and, at the end, e2e.tgz (run tables and report).
+set -uo pipefail
+out=${1:?output folder}; work=${E2E_WORK:-/tmp/e2e}; limit=${E2E_LIMIT:-540}
+t0=$(date +%s); mkdir -p "$work" "$out"
+log="$out/e2e.log"
+echo "e2e: call at $(date -u +%FT%TZ) on $(nvidia-smi -L | wc -l) GPU(s): $(nvidia-smi --query-gpu=name --format=csv,noheader | sort | uniq -c | xargs)" | tee -a "$log"
+nvidia-smi --query-gpu=timestamp,index,utilization.gpu,memory.used --format=csv,noheader -l 2 >> "$out/gpu_util.csv" &
+smi=$!; trap 'kill $smi 2>/dev/null' EXIT
+
+if [ ! -f "$work/cache/manifest.json" ]; then
+    s=$(date +%s)
+    nas-data synth --out "$work/wcpa" --subjects 50 --frames-per-subject 625 --test-subjects 0.2 --overwrite >> "$log" 2>&1 \
+        && nas-data cache --data "$work/wcpa" --out "$work/cache" --overwrite >> "$log" 2>&1 \
+        || { echo "e2e: data failed (see $log)"; exit 1; }
+    echo "e2e: data took $(( $(date +%s) - s )) s" | tee -a "$log"
+fi
+
+left=$(( limit - ($(date +%s) - t0) - 30 ))   # 30 s kept for the report and the copy
+if [ -f "$work/runs/e2e/config.yaml" ]; then
+    cmd=(nas-search --resume --name e2e --out "$work/runs")
+else
+    # val-max 500: PnP on the CPU scores each proxy epoch; 2,000 frames would cost more than the epoch
+    cmd=(nas-search --budget 5G --data "$work/cache" --trials 24 --proxy-epochs 4 --val-max 500
+         --gpus-per-trial 0.5 --top-k 2 --final-epochs 10 --baselines resnet18d,resnet34d,resnet50d
+         --out "$work/runs" --name e2e)
+fi
+echo "e2e: ${cmd[*]} (for at most $left s)" | tee -a "$log"
+timeout -s KILL "$left" "${cmd[@]}" >> "$log" 2>&1
+rc=$?
+if [ $rc -ne 0 ]; then
+    ray stop --force > /dev/null 2>&1   # this machine runs nothing else; a killed driver leaves workers
+    echo "e2e: nas-search stopped with $rc; call again to resume" | tee -a "$log"
+fi
+grep -h "took" "$log" | tail -3
+nas-report "$work/runs/e2e" --out "$work/report" >> "$log" 2>&1
+mkdir -p "$work/run" && find "$work/runs/e2e" -maxdepth 1 -type f ! -name '*.db' -exec cp {} "$work/run/" \;
+tar czf "$out/e2e.tgz" -C "$work" run report
+if python3 -c "import json,sys; sys.exit(json.load(open('$work/runs/e2e/summary.json')).get('stage2') != 'done')"; then
+    echo "e2e: done"
+fi
