@@ -6,8 +6,6 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
-
 from search_spaces import PAPER_SEARCHED, SearchSpaceError
 from nas.settings import SettingsError, resume_settings
 
@@ -55,9 +53,8 @@ def resolve(args: argparse.Namespace) -> tuple[Any, bool]:
             raise SettingsError(f"{run.config} does not exist: nothing to resume")
         try:
             values = read_config(run.config)
-        except (yaml.YAMLError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SettingsError(f"{run.config}: not a config.yaml of nas-ablate ({first})") from None
+        except ValueError as exc:
+            raise SettingsError(f"{run.config}: not a config.yaml of nas-ablate ({exc})") from None
         stored = AblateSettings.from_dict(values, run.config)
         if "searched" in explicit:
             explicit["searched"] = AblateSettings(data=stored.data, searched=explicit["searched"]).searched

@@ -95,12 +95,17 @@ def read_table(path: Path) -> list[dict[str, str]]:
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """config.yaml as a mapping (empty where missing); ValueError (or yaml.YAMLError) where it is not one."""
+    """config.yaml as a mapping (empty where missing); ValueError, with the parser's first line, where it
+    is not valid YAML or not a mapping."""
     if not path.is_file():
         return {}
-    value = yaml.safe_load(path.read_text())
+    try:
+        value = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(first) from None
     if not isinstance(value, dict):
-        raise ValueError(f"{path}: not a mapping of settings")
+        raise ValueError("not a mapping of settings")
     return value
 
 

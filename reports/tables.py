@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from nas.runs import (ABLATE_COMMAND, ABLATION_COLUMNS, ABLATION_EXPERIMENTS, TRIAL_COLUMNS, RunDir,
                       rank_correlation, read_config, read_summary, read_table)
@@ -93,9 +92,8 @@ def load_run(path: "str | Path") -> Run:
         raise ReportError(f"{path}: not a run folder of nas-search or nas-ablate (no config.yaml)")
     try:
         config = read_config(run.config)
-    except (yaml.YAMLError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ReportError(f"{run.config}: not a valid config.yaml ({first})") from None
+    except ValueError as exc:
+        raise ReportError(f"{run.config}: not a valid config.yaml ({exc})") from None
     try:
         summary = read_summary(run.summary)
     except (ValueError, UnicodeDecodeError) as exc:
