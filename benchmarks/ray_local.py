@@ -1,9 +1,9 @@
 """Ray clusters on loopback that touch nothing but their own processes (tests and benchmarks share this).
 
 Every node gets a `--temp-dir` inside one folder of the caller's, so its processes name that folder on
-their command lines or hold their logs open there; `kill_ray(folder)` ends those and no others (`ray stop --force` would end every
-Ray instance on the machine, a user's included). Keep the folder short and under /tmp: Ray's socket
-paths inside it must stay within the 107-byte limit of Unix sockets.
+their command lines or hold their logs open there; `kill_ray(folder)` ends those and no others
+(`ray stop --force` would end every Ray instance on the machine, a user's included). Keep the folder
+short and under /tmp: Ray's socket paths inside it must stay within the 107-byte limit of Unix sockets.
 """
 from __future__ import annotations
 
