@@ -7,7 +7,9 @@ trains on the CPU because CUDA is absent), runs stage 1 only (`--top-k 0`, no ba
 batch 8), and reads the run folder: trials per node from trials.csv (`node` is Ray's node id), and from
 Ray Tune's per-trial results (benchmarks/trial_overhead.py) the gap between consecutive trials in one
 worker and the slot time per trial not spent in a trial body:
-(stage-1 wall x slots - sum of trial bodies) / trials. Then it kills its own Ray processes, no others.
+(stage-1 wall x slots - sum of trial bodies) / trials; and the nas-search driver's own CPU seconds
+per finished trial, from /proc, between its first and last finished trial (not inflated when the
+nodes crowd the cores, as wall times are). Then it kills its own Ray processes, no others.
 
 Every node shares this machine's cores, so the numbers measure the driver and Ray, not training.
 
@@ -80,26 +82,37 @@ def search_args(cache: Path, out: Path, name: str, port: int, trials: int) -> li
             "--address", f"127.0.0.1:{port}", "--out", str(out), "--name", name]
 
 
-def run_search(args: list[str], run: Path, trials: int, label: str, log: Path, timeout: float) -> float:
-    """Run nas-search, showing finished trials; returns its wall seconds."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (from /proc; 0 where it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def run_search(args: list[str], run: Path, trials: int, label: str, log: Path, timeout: float) -> dict[str, float]:
+    """Run nas-search, showing finished trials; its wall seconds and the driver's CPU seconds per trial
+    between the first and the last finished trial (start-up and shut-down left out)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "RAY_ADDRESS": ""}
     start = time.time()
+    samples: list[tuple[int, float]] = []  # (finished trials, driver CPU seconds), when the count changes
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, env=env)
-        shown = -1
         while proc.poll() is None:
             if time.time() - start > timeout:
                 proc.kill()
                 raise RuntimeError(f"{label}: nas-search ran past {timeout:.0f} s (log {log})")
-            time.sleep(1)
-            done = count_rows(run / "trials.csv")
-            if done != shown or sys.stderr.isatty():  # a log file gets a line per finished trial only
+            time.sleep(0.25)
+            done, cpu = count_rows(run / "trials.csv"), cpu_seconds(proc.pid)
+            if done and (not samples or done != samples[-1][0]) and cpu:
+                samples.append((done, cpu))
                 progress(f"{label}: nas-search, {done}/{trials} trials, {time.time() - start:.0f} s")
-                shown = done
     if proc.returncode != 0:
         raise RuntimeError(f"{label}: nas-search exited {proc.returncode}: {log.read_text()[-600:]}")
-    return time.time() - start
+    (n0, c0), (n1, c1) = (samples[0], samples[-1]) if samples else ((0, 0.0), (0, 0.0))
+    return {"search_s": time.time() - start, "driver_cpu_s": (c1 - c0) / (n1 - n0) if n1 > n0 else float("nan")}
 
 
 def count_rows(path: Path) -> int:
@@ -140,15 +153,15 @@ def measure(nodes: int, cache: Path, folder: Path, trials: int, timeout: float =
             start_node(ray_tmp, port, head=i == 0, cpus=1, gpus=1, index=i)
         up = time.time() - start
         name = f"sim{nodes}"
-        search_wall = run_search(search_args(cache, folder, name, port, trials), folder / name, trials, label,
-                                 folder / f"{name}.log", timeout)
+        search = run_search(search_args(cache, folder, name, port, trials), folder / name, trials, label,
+                            folder / f"{name}.log", timeout)
     finally:
         say(f"{label}: stopping its Ray processes")
         kill_ray(ray_tmp)
         shutil.rmtree(ray_tmp, ignore_errors=True)
     row = analyse(folder / name, nodes)
     log = (folder / f"{name}.log").read_text()
-    row.update(start_s=up, search_s=search_wall, ray_tmp=str(ray_tmp), slots_line=next(
+    row.update(start_s=up, **search, ray_tmp=str(ray_tmp), slots_line=next(
         (line.strip() for line in log.splitlines() if "at a time" in line), "?"))
     return row
 
@@ -156,11 +169,12 @@ def measure(nodes: int, cache: Path, folder: Path, trials: int, timeout: float =
 def table(rows: list[dict[str, Any]]) -> str:
     """The markdown table of the measured rows."""
     head = ("| nodes (slots) | trials done | trials per node | cluster start | stage-1 wall | trial body (mean) "
-            "| gap between trials in a worker (mean / median) | slot time per trial outside bodies |\n"
-            "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+            "| gap between trials in a worker (mean / median) | slot time per trial outside bodies "
+            "| driver CPU per trial |\n| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     lines = [f"| {r['nodes']} | {r['complete']}/{r['trials']} | {'/'.join(map(str, r['per_node']))} "
              f"| {r['start_s']:.0f} s | {r['wall_s']:.1f} s | {r['body_s']:.2f} s "
-             f"| {r['gap_s']:.3f} / {r['gap_median_s']:.3f} s | {r['slot_overhead_s']:.2f} s |" for r in rows]
+             f"| {r['gap_s']:.3f} / {r['gap_median_s']:.3f} s | {r['slot_overhead_s']:.2f} s "
+             f"| {r['driver_cpu_s']:.3f} s |" for r in rows]
     return "\n".join([head, *lines])
 
 
