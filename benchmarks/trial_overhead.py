@@ -1,8 +1,9 @@
 """The time Ray Tune and Optuna add between trials, read from a finished run's Ray Tune results.
 
-For every trial of a stage, Ray's `result.json` gives each report's wall-clock `timestamp` and the
-seconds since the previous report (`time_this_iter_s`), so a trial's body runs from its first
-report's timestamp minus that first interval to its last report. Trials that ran in the same worker
+For every trial of a stage, Ray's `result.json` gives each report's wall-clock time (`reported_at`,
+which nas/trial.py adds, else Ray's `timestamp` in whole seconds) and the seconds since the previous
+report (`time_this_iter_s`), so a trial's body runs from its first report's time minus that first
+interval to its last report. Trials that ran in the same worker
 process (`pid`, reused actors) follow each other: the gap between one's end and the next one's start
 is what the driver adds (scheduling, Optuna's suggestion, result handling, actor reuse).
 
@@ -24,10 +25,23 @@ def trial_spans(experiment: Path) -> list[dict]:
         rows = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
         if rows:
             first, last = rows[0], rows[-1]
-            spans.append({"trial": result.parent.name, "pid": first.get("pid"),
-                          "start": first["timestamp"] - first.get("time_this_iter_s", 0.0),
-                          "end": last["timestamp"]})
+            start = first.get("reported_at", first["timestamp"]) - first.get("time_this_iter_s", 0.0)
+            spans.append({"trial": result.parent.name, "pid": first.get("pid"), "start": start,
+                          "end": last.get("reported_at", last["timestamp"])})
     return spans
+
+
+def overhead(spans: list[dict]) -> dict:
+    """Trial bodies, worker processes, the whole span and the gaps between consecutive trials in one worker."""
+    by_worker = defaultdict(list)
+    for s in spans:
+        by_worker[s["pid"]].append(s)
+    gaps = []
+    for worker in by_worker.values():
+        worker.sort(key=lambda s: s["start"])
+        gaps += [b["start"] - a["end"] for a, b in zip(worker, worker[1:])]
+    return {"trials": len(spans), "workers": len(by_worker), "bodies": [s["end"] - s["start"] for s in spans],
+            "gaps": gaps, "span": max(s["end"] for s in spans) - min(s["start"] for s in spans)}
 
 
 def main() -> None:
@@ -39,16 +53,9 @@ def main() -> None:
         spans = trial_spans(experiment)
         if not spans:
             continue
-        by_worker = defaultdict(list)
-        for s in spans:
-            by_worker[s["pid"]].append(s)
-        gaps = []
-        for worker in by_worker.values():
-            worker.sort(key=lambda s: s["start"])
-            gaps += [b["start"] - a["end"] for a, b in zip(worker, worker[1:])]
-        bodies = [s["end"] - s["start"] for s in spans]
-        span = max(s["end"] for s in spans) - min(s["start"] for s in spans)
-        print(f"{experiment.name}: {len(spans)} trials in {len(by_worker)} worker processes over {span:.1f} s")
+        o = overhead(spans)
+        bodies, gaps = o["bodies"], o["gaps"]
+        print(f"{experiment.name}: {o['trials']} trials in {o['workers']} worker processes over {o['span']:.1f} s")
         print(f"  trial body: mean {statistics.mean(bodies):.2f} s (sum {sum(bodies):.1f} s)")
         if gaps:
             print(f"  gap between trials in one worker: mean {statistics.mean(gaps):.3f} s, "

@@ -2,7 +2,8 @@
 
 A plain function of its config (`arch`, and in stage 2 `label` and `plan`) and of the plans, which
 arrive through the object store (`tune.with_parameters`). Failures (out of memory, divergence,
-anything raised) end the trial with a `failed` report and the reason, so the search goes on.
+anything raised) end the trial with a `failed` report and the reason, so the search goes on. Every
+report carries `reported_at`, Unix seconds as a float (Ray's own `timestamp` is whole seconds).
 """
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
             metrics["proxy"] = proxy
         # a trial stopped at this report (ASHA, or max_t reached) sends no other: say everything now
         tune.report({**metrics, "epoch": epoch, "tse": tse, "wall_s": time.perf_counter() - start,
-                     **memory(), **where})
+                     **memory(), **where, "reported_at": time.time()})
 
     failure = None
     if torch.cuda.is_available():
@@ -126,10 +127,11 @@ def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
     if failure is not None:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()  # an out-of-memory trial must not starve the next one
-        tune.report({"failed": 1, "failure": failure, "proxy": math.inf, "epoch": last_epoch, **where})
+        tune.report({"failed": 1, "failure": failure, "proxy": math.inf, "epoch": last_epoch, **where,
+                     "reported_at": time.time()})
         return
     tune.report({"epoch": plan.epochs, "proxy": result.tse if plan.proxy_score == "tse" else result.score,
                  "score": result.score, "v1_v2": result.v1_v2, "v1_v3": result.v1_v3,
                  "v1_v4_x10": result.v1_v4_x10, "tse": result.tse, "wall_s": result.wall_s,
                  "images_per_s": result.images_per_s, "done_training": 1,
-                 "checkpoint": result.checkpoint or "", **memory(), **where})
+                 "checkpoint": result.checkpoint or "", **memory(), **where, "reported_at": time.time()})

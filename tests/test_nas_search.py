@@ -18,17 +18,8 @@ from nas.cli import main
 from nas.runs import RunDir, read_table
 
 WINDOW = FlopWindow.below("5G")
-RAY = str(Path(sys.executable).with_name("ray"))  # the venv's CLI, whether or not the venv is activated
-
-
-def _kill_ray(folder: Path) -> None:
-    """Kill the Ray processes started with this temp folder (their command lines name it)."""
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if str(folder).encode() in cmdline.read_bytes():
-                os.kill(int(cmdline.parent.name), signal.SIGKILL)
-        except (OSError, ValueError):
-            pass  # gone already, or not ours to kill
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from ray_local import RAY, kill_ray as _kill_ray  # noqa: E402  (shared with benchmarks/sim_cluster.py)
 
 
 @pytest.fixture

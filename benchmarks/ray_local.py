@@ -1,0 +1,59 @@
+"""Ray clusters on loopback that touch nothing but their own processes (tests and benchmarks share this).
+
+Every node gets a `--temp-dir` inside one folder of the caller's, so its processes name that folder on
+their command lines or hold their logs open there; `kill_ray(folder)` ends those and no others
+(`ray stop --force` would end every Ray instance on the machine, a user's included). Keep the folder
+short and under /tmp: Ray's socket paths inside it must stay within the 107-byte limit of Unix sockets.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+RAY = str(Path(sys.executable).with_name("ray"))  # the venv's CLI, whether or not the venv is activated
+
+
+def _names(pid: Path, folder: bytes) -> bool:
+    """Whether the process's command line or one of its open files names `folder`."""
+    if folder in (pid / "cmdline").read_bytes():
+        return True
+    # Ray's agents and workers rename themselves (`ray::DashboardAgent`, `ray::IDLE`), but keep their
+    # log files under the node's temp folder open
+    for fd in (pid / "fd").iterdir():
+        try:
+            if folder in os.fsencode(os.readlink(fd)):
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def kill_ray(folder: Path) -> int:
+    """SIGKILL the processes whose command line or open files name `folder`; returns how many."""
+    killed, name = 0, os.fsencode(str(folder))
+    for pid in Path("/proc").glob("[0-9]*"):
+        try:
+            if int(pid.name) != os.getpid() and _names(pid, name):
+                os.kill(int(pid.name), signal.SIGKILL)
+                killed += 1
+        except (OSError, ValueError):
+            pass  # gone already, or not ours to look at or kill
+    return killed
+
+
+def start_node(folder: Path, port: int, head: bool, cpus: int = 1, gpus: float = 0, index: int = 0,
+               timeout: float = 180) -> None:
+    """`ray start` one node on 127.0.0.1 (the head listens on `port`), temp folder `folder/nINDEX`."""
+    temp = folder / f"n{index}"
+    temp.mkdir(parents=True, exist_ok=True)
+    where = [f"--port={port}", "--include-dashboard=false"] if head else [f"--address=127.0.0.1:{port}"]
+    cmd = [RAY, "start", *(["--head", "--node-ip-address=127.0.0.1"] if head else []), *where,
+           f"--num-cpus={cpus}", f"--num-gpus={gpus:g}", "--disable-usage-stats", f"--temp-dir={temp}"]
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if done.returncode != 0:
+        tail = " ".join((done.stderr or done.stdout).split())[-400:]
+        raise RuntimeError(f"ray start ({'head' if head else f'worker {index}'}) failed: {tail}")
