@@ -124,6 +124,7 @@ def run(args: argparse.Namespace) -> None:
     run_stage1(settings, run_dir, data, slots)
     rows = run_stage2(settings, run_dir, data, slots)
     print_comparison(rows)
+    print(f"nas-search: render the report with: nas-report {run_dir.root}")
     ray.shutdown()
 
 
