@@ -11,9 +11,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 RAY = str(Path(sys.executable).with_name("ray"))  # the venv's CLI, whether or not the venv is activated
+# For the nodes and the driver of a loopback cluster: no inherited address, and no token authentication.
+# Ray turns token auth on by itself where ~/.ray/auth_token exists, and worker nodes started with
+# `ray start --address` were then refused by the head (InvalidAuthToken, Ray 2.60; cause not pinned
+# down). These clusters listen on 127.0.0.1 and live for one test or benchmark. Ray keeps the mode per
+# process, so a driver of such a cluster runs in a process of its own.
+LOOPBACK_ENV = {"RAY_ADDRESS": "", "RAY_AUTH_MODE": "disabled"}
 
 
 def _names(pid: Path, folder: bytes) -> bool:
@@ -31,9 +38,9 @@ def _names(pid: Path, folder: bytes) -> bool:
     return False
 
 
-def kill_ray(folder: Path) -> int:
-    """SIGKILL the processes whose command line or open files name `folder`; returns how many."""
-    killed, name = 0, os.fsencode(str(folder))
+def _sweep(name: bytes) -> int:
+    """One pass over /proc: SIGKILL what names the folder; how many."""
+    killed = 0
     for pid in Path("/proc").glob("[0-9]*"):
         try:
             if int(pid.name) != os.getpid() and _names(pid, name):
@@ -44,6 +51,21 @@ def kill_ray(folder: Path) -> int:
     return killed
 
 
+def kill_ray(folder: Path, rounds: int = 20) -> int:
+    """SIGKILL the processes whose command line or open files name `folder`; returns how many.
+
+    Sweeps again until one finds nothing: a raylet killed mid-sweep may just have spawned a worker
+    that the pass had already walked past."""
+    name, total = os.fsencode(str(folder)), 0
+    for _ in range(rounds):
+        killed = _sweep(name)
+        total += killed
+        if not killed:
+            break
+        time.sleep(0.2)
+    return total
+
+
 def start_node(folder: Path, port: int, head: bool, cpus: int = 1, gpus: float = 0, index: int = 0,
                timeout: float = 180) -> None:
     """`ray start` one node on 127.0.0.1 (the head listens on `port`), temp folder `folder/nINDEX`."""
@@ -52,7 +74,7 @@ def start_node(folder: Path, port: int, head: bool, cpus: int = 1, gpus: float =
     where = [f"--port={port}", "--include-dashboard=false"] if head else [f"--address=127.0.0.1:{port}"]
     cmd = [RAY, "start", *(["--head", "--node-ip-address=127.0.0.1"] if head else []), *where,
            f"--num-cpus={cpus}", f"--num-gpus={gpus:g}", "--disable-usage-stats", f"--temp-dir={temp}"]
-    env = {**os.environ, "RAY_ADDRESS": ""}
+    env = {**os.environ, **LOOPBACK_ENV}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if done.returncode != 0:
         tail = " ".join((done.stderr or done.stdout).split())[-400:]

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ray_local import kill_ray, start_node  # noqa: E402
+from ray_local import LOOPBACK_ENV, kill_ray, start_node  # noqa: E402
 from trial_overhead import overhead, trial_spans  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def run_search(args: list[str], run: Path, trials: int, label: str, log: Path, t
     """Run nas-search, showing finished trials; its wall seconds and the driver's CPU seconds per trial
     between the first and the last finished trial (start-up and shut-down left out)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "RAY_ADDRESS": ""}
+           **LOOPBACK_ENV}
     start = time.time()
     samples: list[tuple[int, float]] = []  # (finished trials, driver CPU seconds), when the count changes
     with open(log, "w") as out:

@@ -4,6 +4,7 @@ One seed keeps the run short (each training writes a full-size checkpoint); the 
 seeds is checked on the same rows with a second seed added.
 """
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,9 @@ def ablation(tiny_cache, tmp_path_factory):
     """A finished ablation run folder."""
     out = tmp_path_factory.mktemp("ablate")
     assert main(ablate_args(tiny_cache, out, "abl")) == 0
-    return out / "abl"
+    yield out / "abl"
+    # full-size networks: the checkpoints are about 1 GB, and pytest keeps its last three temp folders
+    shutil.rmtree(out / "abl" / "final", ignore_errors=True)
 
 
 def rows_by_label(run: Path) -> dict[str, dict[str, str]]:
