@@ -6,7 +6,7 @@
 # 10 epochs, seeds 1 and 2 (the search's stage 2 was seed 0), to see whether its gain holds over seeds.
 # Each call works for at most E2E_LIMIT seconds (default 540, under the device tool's 10 minutes) and
 # resumes the run a previous call left in E2E_WORK; call it again until it prints "e2e: done".
-# OUT_DIR receives the log, nvidia-smi samples and, at the end, e2e.tgz (run tables and report).
+# OUT_DIR receives the log, nvidia-smi samples and e2e.tgz (or ablate.tgz): the run tables and report.
 set -uo pipefail
 out=${1:?output folder}; work=${E2E_WORK:-/tmp/e2e}; limit=${E2E_LIMIT:-540}
 t0=$(date +%s); mkdir -p "$work" "$out"
@@ -15,11 +15,10 @@ echo "e2e: call at $(date -u +%FT%TZ) on $(nvidia-smi -L | wc -l) GPU(s): $(nvid
 nvidia-smi --query-gpu=timestamp,index,utilization.gpu,memory.used --format=csv,noheader -l 2 >> "$out/gpu_util.csv" &
 smi=$!; trap 'kill $smi 2>/dev/null' EXIT
 
+source "$(dirname "$0")/gpu_run_lib.sh"
 if [ ! -f "$work/cache/manifest.json" ]; then
     s=$(date +%s)
-    nas-data synth --out "$work/wcpa" --subjects 50 --frames-per-subject 625 --test-subjects 0.2 --overwrite >> "$log" 2>&1 \
-        && nas-data cache --data "$work/wcpa" --out "$work/cache" --overwrite >> "$log" 2>&1 \
-        || { echo "e2e: data failed (see $log)"; exit 1; }
+    make_data "$work" 50 625 >> "$log" 2>&1 || { echo "e2e: data failed (see $log)"; exit 1; }
     echo "e2e: data took $(( $(date +%s) - s )) s" | tee -a "$log"
 fi
 
@@ -47,9 +46,8 @@ if [ $rc -ne 0 ]; then
     echo "e2e: ${cmd[0]} stopped with $rc; call again to resume" | tee -a "$log"
 fi
 grep -h "took" "$log" | tail -3
-nas-report "$work/runs/$name" --out "$work/report-$name" >> "$log" 2>&1
-mkdir -p "$work/run-$name" && find "$work/runs/$name" -maxdepth 1 -type f ! -name '*.db' -exec cp {} "$work/run-$name/" \;
-tar czf "$out/$name.tgz" -C "$work" "run-$name" "report-$name"
+report_run "$work/runs/$name" "$work/out-$name" >> "$log" 2>&1
+tar czf "$out/$name.tgz" -C "$work/out-$name" run report
 if python3 -c "import json,sys; sys.exit(json.load(open('$work/runs/$name/summary.json')).get('$done_key') != 'done')"; then
     echo "e2e: done"
 fi

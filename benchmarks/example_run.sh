@@ -5,10 +5,8 @@
 set -euo pipefail
 mode=${1:?search or ablate}; out=${2:?output folder}
 work=${WORK:-/tmp/example}; mkdir -p "$work" "$out"
-if [ ! -f "$work/cache/manifest.json" ]; then
-    nas-data synth --out "$work/wcpa" --subjects 40 --frames-per-subject 150 --overwrite
-    nas-data cache --data "$work/wcpa" --out "$work/cache" --overwrite
-fi
+source "$(dirname "$0")/gpu_run_lib.sh"
+make_data "$work" 40 150
 case $mode in
 search)
     timeout 480 nas-search --budget 5G --data "$work/cache" --trials 48 --proxy-epochs 3 --gpus-per-trial 0.5 \
@@ -19,6 +17,4 @@ ablate)
         || echo "nas-ablate stopped with $?";;
 *) echo "unknown mode $mode" >&2; exit 2;;
 esac
-nas-report "$work/runs/$mode" --out "$out/report"
-# the run folder's tables (what nas-report reads), without checkpoints, Ray's files or the study database
-mkdir -p "$out/run" && find "$work/runs/$mode" -maxdepth 1 -type f ! -name '*.db' -exec cp {} "$out/run/" \;
+report_run "$work/runs/$mode" "$out"
