@@ -62,8 +62,8 @@ def main() -> None:
 
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # before numpy loads
         os.environ.setdefault(var, "1")
-    from trainers.data.cache import CacheConfig, build_cache
-    from trainers.data.synth import SynthConfig, synthesize
+    from facedata.cache import CacheConfig, build_cache
+    from facedata.synth import SynthConfig, synthesize
 
     per_subject = 20
     subjects = max(1, math.ceil(args.frames / per_subject))

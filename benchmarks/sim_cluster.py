@@ -60,9 +60,9 @@ def python(*args: str, log: Path | None = None, timeout: float = 600) -> None:
 def make_cache(folder: Path) -> Path:
     """A tiny crop cache made by `nas-data`: 6 synthetic subjects x 8 frames, 32x32 crops."""
     wcpa, cache = folder / "wcpa", folder / "cache"
-    python("-m", "trainers.data.cli", "synth", "--out", str(wcpa), "--subjects", "6", "--frames-per-subject", "8",
+    python("-m", "facedata.cli", "synth", "--out", str(wcpa), "--subjects", "6", "--frames-per-subject", "8",
            "--frames-per-action", "4", "--test-subjects", "0.34", "--workers", "1")
-    python("-m", "trainers.data.cli", "cache", "--data", str(wcpa), "--out", str(cache), "--res", "32",
+    python("-m", "facedata.cli", "cache", "--data", str(wcpa), "--out", str(cache), "--res", "32",
            "--val-subjects", "0.34", "--workers", "1")
     return cache
 

@@ -12,6 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
+from kit.errors import ToolkitError
+
+
+class OutputExistsError(ToolkitError):
+    """An output folder that already holds something, where replacing it was not asked for."""
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -71,14 +77,14 @@ def write_csv(path: "str | Path", rows: Iterable[Mapping[str, Any]], columns: li
 
 
 @contextmanager
-def staged_folder(out: "str | Path", overwrite: bool, refuse: Callable[[Path], Exception]) -> Iterator[Path]:
+def staged_folder(out: "str | Path", overwrite: bool) -> Iterator[Path]:
     """A fresh temporary folder beside `out`, renamed onto it when the block succeeds, removed if not.
 
-    A non-empty `out` is refused with `refuse(out)` (an exception to raise) unless `overwrite`.
+    A non-empty `out` is refused (OutputExistsError) unless `overwrite`.
     """
     out = Path(out)
     if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise refuse(out)
+        raise OutputExistsError(f"{out}: exists and is not empty (pass --overwrite to replace it)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -53,6 +53,22 @@ def _number(kind: type) -> Callable[[str], Any]:
     return parse
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    value = _number(int)(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1)."""
+    value = _number(float)(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value}")
+    return value
+
+
 def comma_list(text: str) -> list[str]:
     """`a, b,c` -> ['a', 'b', 'c']."""
     return [x.strip() for x in text.split(",") if x.strip()]

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; bad input is one line on stderr and exit code 2."""
     from nas.cluster import ClusterError
-    from trainers.data.errors import DataError
+    from facedata.errors import DataError
     from trainers.errors import TrainerError
     args = build_parser().parse_args(argv)
     try:

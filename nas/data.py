@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from trainers.data.cache import CacheConfig, build_cache
-from trainers.data.errors import DataError
-from trainers.data.synth import SynthConfig, synthesize
+from facedata.cache import CacheConfig, build_cache
+from facedata.errors import DataError
+from facedata.synth import SynthConfig, synthesize
 
 MANIFEST = "manifest.json"
 Progress = Callable[[str, int], Callable[[int], None]]  # (label, total) -> advance(n)
@@ -34,7 +34,7 @@ def _workers() -> int:
 
 
 def _cache_root(root: Path, out: Path, res: int, seed: int, progress: Progress | None) -> Path:
-    from trainers.data.wcpa import read_layout
+    from facedata.wcpa import read_layout
     if is_cache(out):
         return out
     total = len(read_layout(str(root)))

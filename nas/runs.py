@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 from scipy import stats
 
-from trainers.atomic import atomic_write, write_csv, write_json
+from kit.atomic import atomic_write, write_csv, write_json
 
 TRIAL_COLUMNS = ["number", "arch", "depths", "widths", "gflops", "params_m", "status", "proxy_score", "score",
                  "v1_v2", "v1_v3", "v1_v4_x10", "tse", "epochs", "failure", "wall_s", "gpu", "node",

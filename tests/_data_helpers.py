@@ -22,7 +22,7 @@ def need_face_data() -> None:
 def arkit_model():
     """The real ARKit face model (skips without the data)."""
     need_face_data()
-    from trainers.data.face_model import load_face_model
+    from facedata.face_model import load_face_model
     return load_face_model(ARKIT, np.load(KPT_IND))
 
 
@@ -30,7 +30,7 @@ def tiny_synth(out: Path, face_model: str = "procedural", landmarks: str | None 
                frames: int = 4, per_action: int = 2, size: int = 800, seed: int = 0, workers: int = 1,
                test_subjects: float = 0.34) -> Path:
     """A tiny synthetic WCPA root at `out`."""
-    from trainers.data.synth import SynthConfig, synthesize
+    from facedata.synth import SynthConfig, synthesize
     synthesize(SynthConfig(out=str(out), subjects=subjects, frames_per_subject=frames,
                            frames_per_action=per_action, face_model=face_model, landmarks=landmarks,
                            test_subjects=test_subjects, size=size, seed=seed, workers=workers))

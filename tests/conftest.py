@@ -69,7 +69,7 @@ def tiny_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_cache(tiny_root):
     """Its crop cache made by `nas-data cache` at 32x32: train, val (by subject) and test frames."""
-    from trainers.data.cache import CacheConfig, build_cache
+    from facedata.cache import CacheConfig, build_cache
 
     out = tiny_root.parent / "cache"
     build_cache(CacheConfig(data=str(tiny_root), out=str(out), res=32, val_subjects=0.34))

@@ -1,4 +1,4 @@
-"""Temporary test scaffolding: small in-memory crop caches with the attributes of `trainers.data.open_cache`.
+"""Temporary test scaffolding: small in-memory crop caches with the attributes of `facedata.open_cache`.
 
 Geometry is real (the ARKit face from ../shared/face_data) or purely synthetic (a symmetric bumpy grid);
 poses are random; projection is written here independently from wcpa_format.md; images are flat-shaded
@@ -135,7 +135,7 @@ def grid_model(nx: int = 9, ny: int = 9) -> FaceModel:
 def make_cache(model: FaceModel, *, n: int = 48, res: int = 64, subjects: int = 6,
                splits=("train", "train", "train", "train", "val", "test"), seed: int = 0,
                image_size=(800, 800), projection: np.ndarray = WCPA_PROJECTION) -> types.SimpleNamespace:
-    """A cache-like object with exactly the attributes `trainers.data.open_cache` returns."""
+    """A cache-like object with exactly the attributes `facedata.open_cache` returns."""
     rng = np.random.default_rng(seed)
     subj = np.arange(n) % subjects
     ident = rng.uniform(0.92, 1.08, (subjects, 3))[subj]

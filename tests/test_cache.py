@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from _data_helpers import ARKIT, KPT_IND, need_face_data, tiny_synth
 
-from trainers.data import CacheError, open_cache
-from trainers.data.align import (ARCFACE_112, align_tforms, apply_tform, five_points, invert_tform,
+from facedata import CacheError, open_cache
+from facedata.conventions import (ARCFACE_112, align_tforms, apply_tform, five_points, invert_tform,
                                  similarity, template)
-from trainers.data.cache import CacheConfig, build_cache
-from trainers.data.camera import intrinsics, opencv_pose
-from trainers.data.wcpa import read_image, read_landmarks, read_list
+from facedata.cache import CacheConfig, build_cache
+from facedata.conventions import intrinsics, opencv_pose
+from facedata.wcpa import read_image, read_landmarks, read_list
 
 RES = 128
 

@@ -7,7 +7,7 @@ import pytest
 from _data_helpers import PROJECTION_TXT, need_face_data
 from scipy.spatial.transform import Rotation
 
-from trainers.data.camera import (format_projection, intrinsics, opencv_pose, pose_to_rt, project,
+from facedata.conventions import (format_projection, intrinsics, opencv_pose, pose_to_rt, project,
                                   rt_to_pose, to_camera, wcpa_projection)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from trainers.cli import eval_main, train_main
-from trainers.data import open_cache
+from facedata import open_cache
 
 ARCH = "d1.1.1.1_w8.16.16.16"
 SMALL = ["--arch", ARCH, "--epochs", "2", "--batch", "16", "--lr", "16", "--res", "32", "--device", "cpu",

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from _data_helpers import ARKIT, KPT_IND, TRIANGLES_NPY, arkit_model, need_face_data
 
-from trainers.data.errors import FaceModelError
-from trainers.data.face_model import (load_face_model, load_obj_folder, load_wcpa_face_model,
+from facedata.errors import FaceModelError
+from facedata.face_model import (load_face_model, load_obj_folder, load_wcpa_face_model,
                                       mirror_flip_index, procedural_face_model)
-from trainers.data.obj_io import format_obj, read_obj
+from facedata.obj_io import format_obj, read_obj
 
 MIRROR = np.array([-1.0, 1.0, 1.0])
 
@@ -88,7 +88,7 @@ def test_shape_is_linear_and_batched(model):
 
 @pytest.mark.parametrize("name", ["jawOpen", "mouthSmileLeft", "eyeBlinkLeft", "mouthPucker"])
 def test_generic_blendshapes_resemble_arkit(name):
-    from trainers.data.deform import generic_blendshapes
+    from facedata.deform import generic_blendshapes
     m = arkit_model()
     names, shapes = generic_blendshapes(m.neutral, m.landmarks68)
     real, ours = m.blendshapes[m.blendshape_names.index(name)], shapes[names.index(name)]

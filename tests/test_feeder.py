@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from trainers.data import open_cache
+from facedata import open_cache
 from trainers.device_data import DeviceData, subset
 from trainers.errors import ConfigError
 from trainers.feeder import ResidentSource, StreamSource, batch_plan, choose_mode, resolve_device

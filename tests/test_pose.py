@@ -5,7 +5,8 @@ import pytest
 from fakecache import WCPA_PROJECTION, project, random_poses
 from trainers.errors import CameraError
 from trainers.metrics import wcpa_error
-from trainers.pose import camera_matrix, solve_pose
+from facedata.conventions import intrinsics as camera_matrix
+from trainers.pose import solve_pose
 
 
 def test_camera_matrix_of_the_challenge_projection():

@@ -5,11 +5,11 @@ import cv2
 import numpy as np
 import pytest
 
-from trainers.data.appearance import boundary_loops, build_render_mesh, paint_albedo, random_palette
-from trainers.data.camera import pose_to_rt, project, wcpa_projection
-from trainers.data.face_model import procedural_face_model
-from trainers.data.raster import rasterize
-from trainers.data.render import Lighting, render_face
+from facedata.appearance import boundary_loops, build_render_mesh, paint_albedo, random_palette
+from facedata.conventions import pose_to_rt, project, wcpa_projection
+from facedata.face_model import procedural_face_model
+from facedata.raster import rasterize
+from facedata.render import Lighting, render_face
 
 
 def _edge(a, b, p):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from _data_helpers import ARKIT, KPT_IND, need_face_data, tiny_synth
 
-from trainers.data.camera import project, rt_to_pose, wcpa_projection
-from trainers.data.cli import main
-from trainers.data.face_model import load_wcpa_face_model, procedural_face_model
-from trainers.data.wcpa import read_landmarks, read_list
+from facedata.conventions import project, rt_to_pose, wcpa_projection
+from facedata.cli import main
+from facedata.face_model import load_wcpa_face_model, procedural_face_model
+from facedata.wcpa import read_landmarks, read_list
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +80,8 @@ def test_poses_and_landmarks_follow_the_protocol(synth_root):
 
 def test_files_hold_what_was_rendered(synth_root):
     # re-render subject 1 in memory: labels are stored exactly, the JPEG is the image up to compression
-    from trainers.data.appearance import build_render_mesh
-    from trainers.data.synth import SynthConfig, render_subject
+    from facedata.appearance import build_render_mesh
+    from facedata.synth import SynthConfig, render_subject
     m = procedural_face_model()
     cfg = SynthConfig(out="", subjects=3, frames_per_subject=6, frames_per_action=3, test_subjects=0.34)
     for frame in render_subject(m, build_render_mesh(m), 1, cfg):
@@ -154,7 +154,7 @@ def test_contact_sheet_cli(tmp_path):
 
 @pytest.mark.parametrize("sigma", [1.1, 4.0])
 def test_sensor_grain_is_a_saturated_signed_sum(sigma):
-    from trainers.data.synth import GRAIN_MARGIN, add_sensor_noise, sensor_grain
+    from facedata.synth import GRAIN_MARGIN, add_sensor_noise, sensor_grain
     up, down = sensor_grain((64, 48), sigma, seed=3)
     assert up.shape == down.shape == (48 + 2 * GRAIN_MARGIN, 64 + 2 * GRAIN_MARGIN, 3)
     assert not (up.astype(bool) & down.astype(bool)).any()              # one sign per pixel

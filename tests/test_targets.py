@@ -3,8 +3,8 @@ import numpy as np
 import torch
 
 from fakecache import project
-from trainers.targets import (crop_to_frame, frame_to_crop, mirror_x, pixels_to_unit, rescale_points,
-                              target_to_verts, unit_to_pixels, verts_to_target)
+from facedata.conventions import apply_tform, crop_to_frame
+from trainers.targets import mirror_x, pixels_to_unit, rescale_points, target_to_verts, unit_to_pixels, verts_to_target
 
 
 def test_crop_points_map_back_to_the_projection(arkit_cache):
@@ -13,7 +13,7 @@ def test_crop_points_map_back_to_the_projection(arkit_cache):
     frame = crop_to_frame(c.points2d[labelled], c.tform[labelled])
     expected = project(c.verts[labelled].astype(np.float64), c.R_t[labelled].astype(np.float64), c.projection)
     assert np.abs(frame - expected).max() < 0.05  # px; float32 storage of the cache
-    np.testing.assert_allclose(frame_to_crop(frame, c.tform[labelled]), c.points2d[labelled], atol=1e-3)
+    np.testing.assert_allclose(apply_tform(c.tform[labelled], frame), c.points2d[labelled], atol=1e-3)
 
 
 def test_round_trips():

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from _data_helpers import tiny_synth
 
-from trainers.data.cli import main
-from trainers.data.errors import DataError, LayoutError
-from trainers.data.wcpa import read_image, read_info, read_landmarks, read_layout, read_list
+from facedata.cli import main
+from facedata.errors import DataError, LayoutError
+from facedata.wcpa import read_image, read_info, read_landmarks, read_layout, read_list
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_on_error_skip_skips_and_counts(root, tmp_path, capsys, what):
     err = capsys.readouterr().err
     assert code == 0
     assert "skipped 1 bad frames" in err and str(path) in err
-    from trainers.data import open_cache
+    from facedata import open_cache
     cache = open_cache(tmp_path / "cache")
     assert len(cache) == 3 and cache.manifest["skipped"] == 1
 

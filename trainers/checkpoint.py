@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from search_spaces import SearchSpaceError
-from trainers.atomic import save_torch
+from kit.atomic import atomic_write
 from trainers.errors import CheckpointError
 from trainers.model import build_jmlr
 
@@ -22,7 +22,7 @@ _KEYS = ("format", "version", "arch", "num_verts", "res", "topology", "config", 
 
 def save_checkpoint(path: "str | Path", **payload: Any) -> Path:
     """Write a checkpoint (model and optimizer state, config, history, topology) atomically."""
-    return save_torch(path, {"format": FORMAT, "version": VERSION, **payload})
+    return atomic_write(path, lambda f: torch.save({"format": FORMAT, "version": VERSION, **payload}, f))
 
 
 def resolve_checkpoint(path: "str | Path") -> Path:

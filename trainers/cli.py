@@ -10,7 +10,7 @@ from typing import Iterator, Sequence
 from search_spaces import SearchSpaceError, arch_label, resolve_arch
 from search_spaces.cli import ARCH_HELP
 from search_spaces.cli import _positive_int  # the same argument type as nas-space's
-from trainers.atomic import write_json
+from kit.atomic import write_json
 from trainers.errors import DivergedError, TrainerError
 
 

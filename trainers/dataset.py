@@ -1,6 +1,6 @@
 """The crop cache as the trainer sees it: open and check it, and the face topology and camera it carries.
 
-The cache itself (`trainers.data.open_cache`) is built by `nas-data cache`; any object with the same
+The cache itself (`facedata.open_cache`) is built by `nas-data cache`; any object with the same
 attributes works (duck typing), which is how tests build small caches in memory.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from trainers.errors import CacheError, CameraError
-from trainers.pose import camera_matrix
+from facedata.conventions import check_projection
 
 SPLITS = ("train", "val", "test")
 
@@ -81,21 +81,21 @@ def check_cache(cache: Any, source: str = "cache") -> Topology:
     if len(size) != 2 or min(size) < 1:
         raise CacheError(f"{source}: image_size must be (W, H), got {size}")
     try:
-        camera_matrix(projection, size)
+        check_projection(projection)
     except CameraError as exc:
         raise CacheError(f"{source}: {exc}") from None
     return Topology(tri.astype(np.int64), flip.astype(np.int64), projection, size, res)
 
 
 def open_cache(path: "str | Path") -> Any:
-    """Open a crop cache directory with `trainers.data.open_cache`; every failure is a `CacheError`."""
+    """Open a crop cache directory with `facedata.open_cache`; every failure is a `CacheError`."""
     path = Path(path)
     if not path.exists():
         raise CacheError(f"{path}: no such crop cache (make one with `nas-data cache`)")
     try:
-        from trainers.data import open_cache as _open  # the data package's reader (issue 3)
+        from facedata import open_cache as _open  # the data package's reader (issue 3)
     except ImportError as exc:
-        raise CacheError(f"{path}: the crop cache reader trainers.data is not available ({exc})") from None
+        raise CacheError(f"{path}: the crop cache reader facedata is not available ({exc})") from None
     try:
         cache = _open(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure on user data is bad input here

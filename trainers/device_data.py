@@ -33,7 +33,7 @@ class DeviceData:
     @classmethod
     def open(cls, path: "str | Path", device: "str | torch.device" = "auto", mode: str = "auto",
              splits: tuple[str, ...] = ("train", "val")) -> "DeviceData":
-        """Open the cache at `path` (`trainers.data.open_cache`) and prepare `splits` on `device`."""
+        """Open the cache at `path` (`facedata.open_cache`) and prepare `splits` on `device`."""
         return cls(open_cache(path), device, mode, splits, str(path))
 
     def source(self, split: str):

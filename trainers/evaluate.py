@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from trainers.atomic import atomic_write, write_csv
+from kit.atomic import atomic_write, write_csv
 from trainers.augment import flip_targets, prepare_batch
 from trainers.checkpoint import MESH_KEYS, check_topology, load_checkpoint, model_from_checkpoint
 from trainers.dataset import Topology
@@ -20,7 +20,8 @@ from trainers.errors import CacheError, ConfigError
 from trainers.metrics import WcpaScore, wcpa_error
 from trainers.model import split_outputs
 from trainers.pose import solve_pose
-from trainers.targets import crop_to_frame, rescale_points, target_to_verts, unit_to_pixels
+from facedata.conventions import crop_to_frame
+from trainers.targets import rescale_points, target_to_verts, unit_to_pixels
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 WCPA uses row vectors and an OpenGL camera (`V_cam = V_world @ R + T`, looking down -z, y up); OpenCV
 uses column vectors and a camera looking down +z with y down. `D = diag(1, -1, -1)` converts between
-them: `R = (D @ Rodrigues(rvec)).T`, `T = D @ tvec` (see docs: wcpa_format.md).
+them (`facedata.conventions`, the one owner of the convention: `intrinsics`, `wcpa_pose`).
 """
 from __future__ import annotations
 
@@ -12,31 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from trainers.errors import CameraError
+from facedata.conventions import intrinsics, wcpa_pose
 
-_FLIP_YZ = np.diag([1.0, -1.0, -1.0])
 METHODS = ("sqpnp", "iterative")
-
-
-def camera_matrix(projection: np.ndarray, image_size: tuple[int, int] = (800, 800)) -> np.ndarray:
-    """OpenCV intrinsics K (3, 3) of a row-vector OpenGL projection matrix for a W x H image.
-
-    With `clip = [V_cam, 1] @ M` and `w = -z`: `f_x = M[0,0] W/2`, `f_y = M[1,1] H/2`,
-    `c_x = W/2 (1 - M[2,0])`, `c_y = H/2 (1 + M[2,1])` (the centre when the offsets are zero).
-    """
-    m = np.asarray(projection, dtype=np.float64)
-    if m.shape != (4, 4) or not np.all(np.isfinite(m)):
-        raise CameraError(f"projection matrix must be a finite 4x4 array, got shape {m.shape}")
-    # a pinhole: w = -z, no skew, no x/y terms outside the focal and principal-point entries
-    if not (np.allclose(m[:, 3], [0, 0, -1, 0], atol=1e-6) and abs(m[0, 1]) < 1e-9
-            and abs(m[1, 0]) < 1e-9 and abs(m[3, 0]) < 1e-9 and abs(m[3, 1]) < 1e-9
-            and m[0, 0] > 0 and m[1, 1] > 0):
-        raise CameraError("projection matrix is not an OpenGL pinhole camera in row-vector form "
-                          f"(expected w = -z and no skew):\n{m}")
-    width, height = (float(s) for s in image_size)
-    return np.array([[m[0, 0] * width / 2, 0.0, width / 2 * (1.0 - m[2, 0])],
-                     [0.0, m[1, 1] * height / 2, height / 2 * (1.0 + m[2, 1])],
-                     [0.0, 0.0, 1.0]])
 
 
 def _solve_one(verts: np.ndarray, points: np.ndarray, k: np.ndarray, method: str):
@@ -61,9 +39,7 @@ def _solve_range(verts: np.ndarray, points: np.ndarray, k: np.ndarray, out: np.n
             out[i] = np.nan
             continue
         rot, _ = cv2.Rodrigues(rvec)
-        out[i, :3, :3] = (_FLIP_YZ @ rot).T
-        out[i, 3, :3] = _FLIP_YZ @ tvec.reshape(3)
-        out[i, 3, 3] = 1.0
+        out[i] = wcpa_pose(rot, tvec.reshape(3))
 
 
 def solve_pose(verts: np.ndarray, points2d: np.ndarray, projection: np.ndarray,
@@ -83,7 +59,7 @@ def solve_pose(verts: np.ndarray, points2d: np.ndarray, projection: np.ndarray,
     if verts.ndim != 3 or verts.shape[2] != 3 or points.shape != verts.shape[:2] + (2,):
         raise ValueError(f"expected verts (N, V, 3) and points2d (N, V, 2), got {verts.shape} "
                          f"and {points.shape}")
-    k = camera_matrix(projection, image_size)
+    k = intrinsics(projection, image_size)
     n = len(verts)
     out = np.zeros((n, 4, 4))
     workers = max(1, min(workers or os.cpu_count() or 1, n))

@@ -44,19 +44,3 @@ def mirror_x(points, res: int):
     out = points.clone() if hasattr(points, "clone") else np.array(points, copy=True)
     out[..., 0] = (res - 1) - out[..., 0]
     return out
-
-
-def crop_to_frame(points: np.ndarray, tform: np.ndarray) -> np.ndarray:
-    """Crop pixels (N, V, 2) -> frame pixels through the inverse of each 2x3 `tform` (frame -> crop)."""
-    points = np.asarray(points, dtype=np.float64)
-    tform = np.asarray(tform, dtype=np.float64)
-    lin, shift = tform[:, :, :2], tform[:, :, 2]
-    inv = np.linalg.inv(lin)  # (N, 2, 2)
-    return np.einsum("nij,nvj->nvi", inv, points - shift[:, None, :])
-
-
-def frame_to_crop(points: np.ndarray, tform: np.ndarray) -> np.ndarray:
-    """Frame pixels (N, V, 2) -> crop pixels through each 2x3 `tform`."""
-    points = np.asarray(points, dtype=np.float64)
-    tform = np.asarray(tform, dtype=np.float64)
-    return np.einsum("nij,nvj->nvi", tform[:, :, :2], points) + tform[:, None, :, 2]

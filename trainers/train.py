@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from search_spaces import analytic_flops, analytic_params, arch_label, resolve_arch
-from trainers.atomic import write_csv, write_json
+from kit.atomic import write_csv, write_json
 from trainers.augment import AugmentConfig, prepare_batch
 from trainers.checkpoint import CHECKPOINT_NAME, check_topology, load_checkpoint, save_checkpoint
 from trainers.device_data import DeviceData, subset

@@ -15,15 +15,15 @@ from typing import Callable, Iterator
 import cv2
 import numpy as np
 
-from trainers.data.appearance import RenderMesh, build_render_mesh, paint_albedo, random_palette
-from trainers.data.camera import format_projection, project, wcpa_projection
-from trainers.data.errors import DataError
-from trainers.data.face_model import FaceModel, load_face_model
-from trainers.data.obj_io import format_obj
-from trainers.data.parallel import run_jobs
-from trainers.data.render import random_lighting, render_face
-from trainers.data.staging import staged_folder
-from trainers.data.scene import detector_landmarks, random_background, sample_expressions, sample_poses
+from facedata.appearance import RenderMesh, build_render_mesh, paint_albedo, random_palette
+from facedata.conventions import format_projection, project, wcpa_projection
+from facedata.errors import DataError
+from facedata.face_model import FaceModel, load_face_model
+from facedata.obj_io import format_obj
+from facedata.parallel import run_jobs
+from facedata.render import random_lighting, render_face
+from kit.atomic import staged_folder
+from facedata.scene import detector_landmarks, random_background, sample_expressions, sample_poses
 
 LIST_COLUMNS = ("subject_id", "facial_action", "img_id")
 
@@ -78,7 +78,7 @@ def load_model(spec: str, landmarks: str | None) -> FaceModel:
     """The face model named on the command line."""
     lmk = None
     if landmarks is not None:
-        from trainers.data.face_model import load_npy
+        from facedata.face_model import load_npy
         lmk = load_npy(Path(landmarks))
     return load_face_model(spec, lmk)
 

@@ -3,7 +3,7 @@
 Three loaders share one dataclass: the built-in procedural face (the default, no data file), a folder of
 OBJ meshes (``Neutral.obj`` plus one OBJ per blendshape, e.g. the ARKit reference face) and a WCPA root
 (``resources/example.obj`` + ``resources/kpt_ind.npy``). Missing blendshapes and identity modes are made
-from the landmarks (`trainers.data.deform`); a missing flip index is found by mirror matching.
+from the landmarks (`facedata.deform`); a missing flip index is found by mirror matching.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial import cKDTree
 
-from trainers.data.deform import generic_blendshapes, generic_identity_modes
-from trainers.data.errors import FaceModelError
-from trainers.data.obj_io import read_obj
+from facedata.deform import generic_blendshapes, generic_identity_modes
+from facedata.errors import FaceModelError
+from facedata.obj_io import read_obj
 
 PROCEDURAL = "procedural"
 
@@ -119,7 +119,7 @@ def build_face_model(name: str, neutral: np.ndarray, triangles: np.ndarray, land
 @functools.lru_cache(maxsize=1)
 def procedural_face_model() -> FaceModel:
     """The built-in procedural face (1,240 vertices, 2,304 triangles), the default face model."""
-    from trainers.data.procedural import procedural_mesh
+    from facedata.procedural import procedural_mesh
     verts, tris, lmk = procedural_mesh()
     return build_face_model(PROCEDURAL, verts, tris, lmk)
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from trainers.data.appearance import RenderMesh, mouth_albedo
-from trainers.data.camera import intrinsics, project_camera, to_camera
-from trainers.data.raster import rasterize
+from facedata.appearance import RenderMesh, mouth_albedo
+from facedata.conventions import intrinsics, project_camera, to_camera
+from facedata.raster import rasterize
 
 
 @dataclass(frozen=True)

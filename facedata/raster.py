@@ -2,7 +2,7 @@
 
 Each triangle row is clipped analytically to the span inside its three edges (scanlines), so only
 covered pixels are ever generated, never the rest of the bounding box. Pixel centres are at integer
-coordinates (OpenCV's convention, as in `trainers.data.camera`).
+coordinates (OpenCV's convention, as in `facedata.conventions`).
 Depth is interpolated as 1/d in screen space and barycentrics are perspective-correct.
 """
 from __future__ import annotations

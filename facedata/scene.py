@@ -4,7 +4,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from trainers.data.camera import pose_to_rt, project
+from facedata.conventions import pose_to_rt, project
 
 MAX_YAW, MAX_PITCH, MAX_ROLL = 60.0, 40.0, 15.0      # degrees, as in the ARKitFace capture protocol
 MIN_DIST, MAX_DIST = 0.3, 0.9                          # metres from the camera

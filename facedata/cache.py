@@ -16,12 +16,12 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from trainers.data.align import CANVAS, SHIFT, align_tforms, apply_tform, warp
-from trainers.data.camera import project
-from trainers.data.errors import CacheError, DataError, LayoutError
-from trainers.data.parallel import run_jobs
-from trainers.data.staging import staged_folder
-from trainers.data.wcpa import WcpaLayout, read_image, read_info, read_landmarks, read_layout
+from facedata.conventions import CANVAS, SHIFT, align_tforms, apply_tform, warp
+from facedata.conventions import project
+from facedata.errors import CacheError, DataError, LayoutError
+from facedata.parallel import run_jobs
+from kit.atomic import staged_folder
+from facedata.wcpa import WcpaLayout, read_image, read_info, read_landmarks, read_layout
 
 FORMAT_VERSION = 1
 LABELS = ("verts", "R_t", "points2d")                      # NaN for test frames

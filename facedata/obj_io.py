@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from trainers.data.errors import FaceModelError
+from facedata.errors import FaceModelError
 
 
 def read_obj(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:

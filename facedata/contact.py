@@ -6,9 +6,9 @@ import itertools
 import cv2
 import numpy as np
 
-from trainers.data.appearance import build_render_mesh
-from trainers.data.camera import project, rt_to_pose, wcpa_projection
-from trainers.data.synth import SynthConfig, load_model, render_subject
+from facedata.appearance import build_render_mesh
+from facedata.conventions import project, rt_to_pose, wcpa_projection
+from facedata.synth import SynthConfig, load_model, render_subject
 
 
 def contact_sheet(face_model: str = "procedural", landmarks: str | None = None, n: int = 16, seed: int = 0,

@@ -4,30 +4,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Sequence
 
-from trainers.data.errors import DataError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction, got {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {value}")
-    return value
+from kit.cli import run_main
+from kit.config import fraction as _fraction, positive_int as _positive_int
+from kit.progress import one_bar
 
 
 def _face_model_args(p: argparse.ArgumentParser) -> None:
@@ -79,23 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@contextmanager
-def _progress(total: int, label: str) -> Iterator:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=False, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
-
-
 def cmd_synth(args: argparse.Namespace) -> None:
     """Render the synthetic data set."""
-    from trainers.data.synth import SynthConfig, synthesize
+    from facedata.synth import SynthConfig, synthesize
     cfg = SynthConfig(out=args.out, subjects=args.subjects, frames_per_subject=args.frames_per_subject,
                       frames_per_action=args.frames_per_action, face_model=args.face_model,
                       landmarks=args.landmarks, test_subjects=args.test_subjects, size=args.size,
                       seed=args.seed, workers=args.workers, overwrite=args.overwrite)
-    with _progress(cfg.subjects * cfg.frames_per_subject, "synth") as advance:
+    with one_bar("synth", cfg.subjects * cfg.frames_per_subject) as advance:
         summary = synthesize(cfg, advance)
     print(f"wrote {summary['train_frames']} training frames ({summary['train_subjects']} subjects) and "
           f"{summary['test_frames']} test frames ({summary['test_subjects']} subjects) to {args.out}")
@@ -103,12 +75,12 @@ def cmd_synth(args: argparse.Namespace) -> None:
 
 def cmd_cache(args: argparse.Namespace) -> None:
     """Build the crop cache."""
-    from trainers.data.cache import CacheConfig, build_cache
-    from trainers.data.wcpa import read_layout
+    from facedata.cache import CacheConfig, build_cache
+    from facedata.wcpa import read_layout
     cfg = CacheConfig(data=args.data, out=args.out, res=args.res, val_subjects=args.val_subjects,
                       seed=args.seed, workers=args.workers, on_error=args.on_error, overwrite=args.overwrite)
     total = len(read_layout(args.data))
-    with _progress(total, "cache") as advance:
+    with one_bar("cache", total) as advance:
         manifest = build_cache(cfg, advance)
     counts = manifest["counts"]
     print(f"cached {counts['total']} frames ({counts['train']} train, {counts['val']} val, "
@@ -122,23 +94,19 @@ def cmd_contact_sheet(args: argparse.Namespace) -> None:
     """Write the contact sheet PNG."""
     import cv2
 
-    from trainers.data.contact import contact_sheet
-    from trainers.data.staging import write_atomic
+    from facedata.contact import contact_sheet
+    from kit.atomic import write_bytes
     sheet = contact_sheet(args.face_model, args.landmarks, n=args.n, seed=args.seed, tile=args.tile)
     ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    write_atomic(args.out, png.tobytes())
+    write_bytes(args.out, png.tobytes())
     print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `nas-data`; bad input is one line on stderr and exit code 2."""
     args = build_parser().parse_args(argv)
-    try:
-        {"synth": cmd_synth, "cache": cmd_cache, "contact-sheet": cmd_contact_sheet}[args.command](args)
-    except DataError as exc:
-        print(f"nas-data: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    commands = {"synth": cmd_synth, "cache": cmd_cache, "contact-sheet": cmd_contact_sheet}
+    return run_main("nas-data", lambda: commands[args.command](args))
 
 
 if __name__ == "__main__":

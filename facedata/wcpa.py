@@ -16,8 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from trainers.data.errors import LayoutError
-from trainers.data.face_model import FaceModel, load_wcpa_face_model
+from facedata.errors import LayoutError
+from facedata.face_model import FaceModel, load_wcpa_face_model
 
 WCPA_SIZE = (800, 800)
 LISTS = {"train": "list/WCPA_track2_train.csv", "test": "list/WCPA_track2_test.csv"}

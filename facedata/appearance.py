@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from trainers.data.face_model import FaceModel
+from facedata.face_model import FaceModel
 
 TEXEL = 0.25e-3                  # metres per texel
 EYE_DEPTH, MOUTH_DEPTH = 4e-3, 9e-3
