@@ -206,7 +206,9 @@ def invert_tform(tform: np.ndarray) -> np.ndarray:
 
 def crop_to_frame(points: np.ndarray, tform: np.ndarray) -> np.ndarray:
     """Crop pixels (..., V, 2) back to frame pixels through the inverse of each crop's `tform`."""
-    return apply_tform(invert_tform(tform), points)
+    points, tform = np.asarray(points, dtype=np.float64), np.asarray(tform, dtype=np.float64)
+    inv = np.linalg.inv(tform[..., :, :2])
+    return np.einsum("...ij,...vj->...vi", inv, points - tform[..., None, :, 2])
 
 
 def warp(image: np.ndarray, tform: np.ndarray, res: int) -> np.ndarray:

@@ -25,10 +25,11 @@ class ConfigError(ToolkitError):
 
 def option(default: Any = MISSING, *, help: str, flag: str | None = None, choices: Iterable[str] | None = None,
            parse: Callable[[str], Any] | None = None, metavar: str | None = None, cli: bool = True,
-           default_factory: Any = MISSING) -> Any:
-    """A dataclass field with its command-line option; `cli=False` keeps it out of argparse."""
+           required: bool = False, default_factory: Any = MISSING) -> Any:
+    """A dataclass field with its command-line option; `cli=False` keeps it out of argparse, `required` makes
+    the option compulsory on the command line."""
     meta = {"help": help, "flag": flag, "choices": tuple(choices) if choices else None, "parse": parse,
-            "metavar": metavar, "cli": cli}
+            "metavar": metavar, "cli": cli, "required": required}
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -103,7 +104,8 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *, notes: Mapping[st
             value = default_of(f)
             note = f"default: {_shown(value)}" if value not in (None, "", []) else ""
         text = meta["help"] + (f" ({note})" if note else "")
-        kw: dict[str, Any] = {"dest": f.name, "default": None, "help": text.replace("%", "%%")}
+        kw: dict[str, Any] = {"dest": f.name, "default": None, "help": text.replace("%", "%%"),
+                              "required": bool(meta.get("required"))}
         if kind is bool:
             kw["action"] = argparse.BooleanOptionalAction
         else:

@@ -1,8 +1,8 @@
 """Stage 2: the top-k searched architectures and the baselines, fully trained side by side.
 
 Each model is a Ray Tune trial (so they spread over the GPUs) with a resumable checkpoint under
-`final/LABEL/`. Baselines also get the proxy training of stage 1, so that the rank correlation
-between proxy and full scores covers every stage-2 model.
+`final/LABEL/`. Baselines also get the proxy training of stage 1, so that the rank correlation between proxy
+and full scores covers every stage-2 model; every history proxy (`nas.proxies`) is recorded for each model.
 """
 from __future__ import annotations
 
@@ -13,58 +13,63 @@ from typing import Any, Callable
 
 from ray import tune
 
-from search_spaces import arch_label, resolve_arch
 from nas.cluster import Slots
-from nas.runs import FINAL_COLUMNS, RunDir, rank_correlation, read_table, update_summary, write_table
+from nas.proxies import get_proxy, history_proxies
+from nas.runs import RunDir, final_columns, rank_correlation, read_table, update_summary, write_table
+from nas.schema import FINAL, Schema, Status, run_schema
 from nas.search import proxy_plan, session_name
 from nas.settings import SearchSettings
 from nas.study import finished_trials, load_study
 from nas.trial import TrialPlan, run_training
 
-FINAL_KEYS = ("score", "v1_v2", "v1_v3", "v1_v4_x10", "wall_s", "images_per_s", "gpu", "node", "checkpoint")
 
-
-def full_plan(data: Path, run: RunDir, *, epochs: int, res: int, batch: int, seed: int,
+def full_plan(task: str, space: str, data: Path, run: RunDir, *, epochs: int, res: int, batch: int, seed: int,
               threads: int | None) -> TrialPlan:
     """A full schedule on every training frame, scored on all held-out subjects, checkpointed under final/."""
-    return TrialPlan(data=str(data), epochs=epochs, res=res, train_fraction=1.0, batch=batch, val_max=None,
-                     seed=seed, eval_every_epoch=False, checkpoints=str(run.root / "final"), threads=threads)
+    return TrialPlan(task=task, space=space, data=str(data), epochs=epochs, res=res, train_fraction=1.0, batch=batch,
+                     val_max=None, seed=seed, eval_every_epoch=False, checkpoints=str(run.root / "final"),
+                     threads=threads)
 
 
 def final_plan(s: SearchSettings, data: Path, run: RunDir, threads: int | None) -> TrialPlan:
     """Stage 2's full schedule."""
-    return full_plan(data, run, epochs=s.final_epochs, res=s.final_res, batch=s.batch, seed=s.seed, threads=threads)
+    return full_plan(s.task, s.space, data, run, epochs=s.final_epochs, res=s.final_res, batch=s.batch, seed=s.seed,
+                     threads=threads)
 
 
 def stage2_models(s: SearchSettings) -> list[dict[str, Any]]:
     """Top-k distinct architectures by proxy score (with their proxy scores), then the baselines."""
-    trials = [t for t in finished_trials(load_study(s.storage_url, s.name)) if t.value is not None]
+    proxy = get_proxy(s.proxy_score)
+    space = s.search_space()
+    trials = [t for t in finished_trials(load_study(s.storage_url, s.name, mode=proxy.mode)) if t.value is not None]
     models: list[dict[str, Any]] = []
-    for t in sorted(trials, key=lambda t: t.value):
+    for t in sorted(trials, key=lambda t: t.value if proxy.mode == "min" else -t.value):
         arch = t.user_attrs["arch"]
         if len(models) < s.top_k and arch not in {m["arch"] for m in models}:
-            models.append({"label": arch_label(resolve_arch(arch)), "arch": arch, "kind": "searched",
-                           "proxy_score": t.value, "proxy_final": t.user_attrs.get("score"),
-                           "proxy_tse": t.user_attrs.get("tse"), "gflops": t.user_attrs.get("gflops"),
-                           "params_m": t.user_attrs.get("params_m")})
-    from search_spaces import analytic_flops, analytic_params
+            models.append({"label": space.label(space.parse(arch)), "arch": arch, "kind": "searched",
+                           "proxy_score": t.value, "gflops": t.user_attrs.get("gflops"),
+                           "params_m": t.user_attrs.get("params_m"),
+                           **{f"proxy_{p}": t.user_attrs.get(f"proxy_{p}") for p in history_proxies()}})
     for name in s.baselines:
-        arch = resolve_arch(name)
+        arch = space.parse(name)
         if name not in {m["label"] for m in models}:
+            size = space.complexity(arch)
             models.append({"label": name, "arch": str(arch), "kind": "baseline", "proxy_score": None,
-                           "proxy_final": None, "proxy_tse": None,
-                           "gflops": analytic_flops(arch) / 1e9, "params_m": analytic_params(arch) / 1e6})
+                           "gflops": size.flops / 1e9, "params_m": size.params / 1e6})
     return models
 
 
 class FinalRecorder(tune.Callback):
     """Writes final.csv after each stage-2 trial: finished work is on disk before the next ends."""
 
-    def __init__(self, run: RunDir, models: list[dict[str, Any]], columns: list[str] = FINAL_COLUMNS) -> None:
+    def __init__(self, run: RunDir, models: list[dict[str, Any]], schema: Schema, columns: list[str]) -> None:
         self._run, self._columns = run, columns
+        reported = [f for f in schema.reported() if f in schema.columns(FINAL)]
+        self._proxy_keys = [f for f in reported if f.startswith("proxy_")]
+        self._final_keys = [f for f in reported if not f.startswith("proxy_")] + ["checkpoint"]
         self._rows = {r["label"]: r for r in read_table(run.final)}
         for m in models:
-            self._rows.setdefault(m["label"], {**m, "status": "pending"})
+            self._rows.setdefault(m["label"], {**m, "status": Status.PENDING.value})
 
     def rows(self) -> list[dict[str, Any]]:
         return list(self._rows.values())
@@ -75,11 +80,10 @@ class FinalRecorder(tune.Callback):
         failure = error or (result.get("failure") if result.get("failed") else None)
         if job["plan"] == "proxy":
             row["proxy_score"] = None if failure else result.get("proxy")
-            row["proxy_final"] = None if failure else result.get("score")
-            row["proxy_tse"] = None if failure else result.get("tse")
+            row.update({k: None if failure else result.get(k) for k in self._proxy_keys})
         else:
-            row.update({k: result.get(k) for k in FINAL_KEYS}, epochs=result.get("epoch"),
-                       status="failed" if failure else "done", failure=failure)
+            row.update({k: result.get(k) for k in self._final_keys}, epochs=result.get("epoch"),
+                       status=(Status.FAILED if failure else Status.COMPLETE).value, failure=failure)
         write_table(self._run.final, self.rows(), self._columns)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -88,6 +92,11 @@ class FinalRecorder(tune.Callback):
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         from nas.searcher import error_reason
         self._record(trial, error_reason(trial))
+
+
+def is_done(row: dict[str, Any]) -> bool:
+    """Whether a final.csv row's training finished (older runs wrote `done`)."""
+    return Status.parse(row.get("status")) == Status.COMPLETE
 
 
 def fit_grid(trainable: Callable[..., None], plans: dict[str, Any], jobs: list[dict[str, Any]], slots: Slots,
@@ -104,14 +113,15 @@ def fit_grid(trainable: Callable[..., None], plans: dict[str, Any], jobs: list[d
 
 def run_stage2(s: SearchSettings, run: RunDir, data: Path, slots: Slots, log=print) -> list[dict[str, Any]]:
     """Train what is missing of stage 2; returns the final.csv rows."""
+    schema = run_schema(s.task, s.space)
+    columns = final_columns(schema)
     models = stage2_models(s)
-    recorder = FinalRecorder(run, models)
+    recorder = FinalRecorder(run, models, schema, columns)
     rows = {r["label"]: r for r in recorder.rows()}
-    jobs = [{"label": m["label"], "arch": m["arch"], "plan": "final"} for m in models
-            if rows[m["label"]].get("status") != "done"]
+    jobs = [{"label": m["label"], "arch": m["arch"], "plan": "final"} for m in models if not is_done(rows[m["label"]])]
     jobs += [{"label": m["label"], "arch": m["arch"], "plan": "proxy"} for m in models
              if m["kind"] == "baseline" and rows[m["label"]].get("proxy_score") in (None, "")]
-    write_table(run.final, recorder.rows(), FINAL_COLUMNS)
+    write_table(run.final, recorder.rows(), columns)
     if jobs:
         log(f"stage 2: {sum(j['plan'] == 'final' for j in jobs)} full trainings "
             f"({s.final_epochs} epochs) and {sum(j['plan'] == 'proxy' for j in jobs)} baseline proxies")
@@ -123,9 +133,11 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, slots: Slots, log=pri
         fit_grid(run_training, plans, jobs, slots, run, "stage2", recorder)
         log(f"stage 2 took {time.time() - start:.0f} s")
     final_rows = recorder.rows()
-    done = all(r.get("status") == "done" for r in final_rows)
-    # both proxies are recorded for every model, so a run tells which of them ranks better on its data
-    update_summary(run.summary, stage2="done" if done else "partial", rank_correlation=rank_correlation(final_rows),
-                   rank_correlation_by_proxy={p: rank_correlation(final_rows, f"proxy_{p}") for p in ("final", "tse")})
+    done = all(is_done(r) for r in final_rows)
+    # every history proxy is recorded for every model, so a run tells which of them ranks better on its data
+    full = schema.metric.name
+    update_summary(run.summary, stage2="done" if done else "partial",
+                   rank_correlation=rank_correlation(final_rows, full=full),
+                   rank_correlation_by_proxy={p: rank_correlation(final_rows, f"proxy_{p}", full)
+                                              for p in history_proxies()})
     return final_rows
-

@@ -1,4 +1,5 @@
-"""The run folder `runs/NAME/`: its layout, and the tables written into it atomically.
+"""The run folder `runs/NAME/`: its layout, and the tables written into it atomically (torch-free: reports
+read runs through this module).
 
     config.yaml    every setting (re-run with `nas-search --name NAME --resume`)
     study.db       the Optuna study (unless --storage names another database)
@@ -9,7 +10,8 @@
     final/LABEL/   each final training's checkpoint (last.pt), history.csv and metrics.json
 
 `nas-ablate` leaves the same layout without trials.csv and study.db: its config.yaml says
-`command: nas-ablate`, and final.csv holds one row per Table-1 experiment and seed (ABLATION_COLUMNS).
+`command: nas-ablate`, and final.csv holds one row per experiment of the task's ablation grid and seed.
+Columns come from the one result schema (`nas.schema`).
 """
 from __future__ import annotations
 
@@ -21,21 +23,13 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
-from scipy import stats
 
 from kit.atomic import atomic_write, write_csv, write_json
+from kit.config import ConfigError, read_mapping
+from nas.schema import FINAL, TRIALS, Schema
 
-TRIAL_COLUMNS = ["number", "arch", "depths", "widths", "gflops", "params_m", "status", "proxy_score", "score",
-                 "v1_v2", "v1_v3", "v1_v4_x10", "tse", "epochs", "failure", "wall_s", "gpu", "node",
-                 "images_per_s", "host_rss_gb", "gpu_reserved_gb", "gpu_peak_gb"]
-FINAL_COLUMNS = ["label", "arch", "kind", "gflops", "params_m", "proxy_score", "proxy_final", "proxy_tse",
-                 "score", "v1_v2", "v1_v3", "v1_v4_x10", "epochs", "wall_s", "images_per_s", "gpu", "node",
-                 "checkpoint", "status", "failure"]
-# Table 1 of the paper, in its order: the `experiment` column of an ablation's final.csv
-ABLATION_EXPERIMENTS = ("resnet34d", "resnet34d-noflip", "resnet18d", "resnet50d", "searched", "resnet34d-noedge",
-                        "ensemble")
-ABLATION_COLUMNS = ["experiment", "seed", "flip", "loss_weights", *FINAL_COLUMNS]
 ABLATE_COMMAND = "nas-ablate"
+ABLATION_KEYS = ("experiment", "seed")  # an ablation's final.csv: these, the task's columns, then FINAL's
 
 
 @dataclass(frozen=True)
@@ -73,6 +67,17 @@ class RunDir:
         return self.config.is_file()
 
 
+def trial_columns(schema: Schema) -> list[str]:
+    """trials.csv's columns."""
+    return schema.columns(TRIALS)
+
+
+def final_columns(schema: Schema, ablation_columns: Iterable[str] | None = None) -> list[str]:
+    """final.csv's columns: a search's, or with `ablation_columns` (the task's) an ablation's."""
+    lead = [*ABLATION_KEYS, *ablation_columns] if ablation_columns is not None else []
+    return lead + schema.columns(FINAL)
+
+
 def write_yaml(path: Path, value: Mapping[str, Any]) -> Path:
     """Atomically write a mapping as YAML."""
     return atomic_write(path, lambda f: f.write(yaml.safe_dump(dict(value), sort_keys=False)), binary=False)
@@ -80,10 +85,7 @@ def write_yaml(path: Path, value: Mapping[str, Any]) -> Path:
 
 def write_table(path: Path, rows: Iterable[Mapping[str, Any]], columns: list[str]) -> Path:
     """Atomically write rows with the given leading columns (extra keys follow)."""
-    rows = [{**{c: None for c in columns}, **row} for row in rows]
-    if not rows:
-        return atomic_write(path, lambda f: f.write(",".join(columns) + "\n"), binary=False)
-    return write_csv(path, rows)
+    return write_csv(path, rows, columns)
 
 
 def read_table(path: Path) -> list[dict[str, str]]:
@@ -95,18 +97,14 @@ def read_table(path: Path) -> list[dict[str, str]]:
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """config.yaml as a mapping (empty where missing); ValueError, with the parser's first line, where it
-    is not valid YAML or not a mapping."""
+    """config.yaml as a mapping (empty where missing); ValueError, in one line, where it is not valid YAML
+    or not a mapping."""
     if not path.is_file():
         return {}
     try:
-        value = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(first) from None
-    if not isinstance(value, dict):
-        raise ValueError("not a mapping of settings")
-    return value
+        return read_mapping(path, "config.yaml")
+    except ConfigError as exc:
+        raise ValueError(str(exc).split(": ", 1)[-1]) from None
 
 
 def read_summary(path: Path) -> dict[str, Any]:
@@ -121,13 +119,15 @@ def update_summary(path: Path, **values: Any) -> dict[str, Any]:
     return summary
 
 
-def rank_correlation(rows: Iterable[Mapping[str, Any]], proxy: str = "proxy_score") -> dict[str, Any]:
+def rank_correlation(rows: Iterable[Mapping[str, Any]], proxy: str = "proxy_score",
+                     full: str = "score") -> dict[str, Any]:
     """Kendall tau and Spearman rho between a proxy column and the full scores of the models that have both."""
-    pairs = [(float(r[proxy]), float(r["score"])) for r in rows
-             if r.get(proxy) not in (None, "") and r.get("score") not in (None, "")
-             and math.isfinite(float(r[proxy])) and math.isfinite(float(r["score"]))]
+    from scipy import stats
+    pairs = [(float(r[proxy]), float(r[full])) for r in rows
+             if r.get(proxy) not in (None, "") and r.get(full) not in (None, "")
+             and math.isfinite(float(r[proxy])) and math.isfinite(float(r[full]))]
     if len(pairs) < 3:
         return {"models": len(pairs), "kendall_tau": None, "spearman_rho": None}
-    proxies, full = zip(*pairs)
-    return {"models": len(pairs), "kendall_tau": float(stats.kendalltau(proxies, full).statistic),
-            "spearman_rho": float(stats.spearmanr(proxies, full).statistic)}
+    proxies, scores = zip(*pairs)
+    return {"models": len(pairs), "kendall_tau": float(stats.kendalltau(proxies, scores).statistic),
+            "spearman_rho": float(stats.spearmanr(proxies, scores).statistic)}

@@ -19,27 +19,27 @@ from optuna.trial import TrialState
 from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
-from search_spaces.feasible import PARAMS, FeasibleParameterisation
+from nas.schema import Schema
 from nas.study import describe
-
-RESULT_ATTRS = ("score", "v1_v2", "v1_v3", "v1_v4_x10", "tse", "epochs", "wall_s", "gpu", "node", "images_per_s",
-                "host_rss_gb", "gpu_reserved_gb", "gpu_peak_gb")
+from search_spaces import Parameterisation
 
 
 class StudySearch(OptunaSearch):
     """OptunaSearch over the feasible cube, recording architectures, outcomes and reasons."""
 
-    def __init__(self, param: FeasibleParameterisation, sampler: optuna.samplers.BaseSampler,
-                 storage: optuna.storages.BaseStorage, study_name: str, max_epochs: int, seed: int) -> None:
+    def __init__(self, param: Parameterisation, sampler: optuna.samplers.BaseSampler,
+                 storage: optuna.storages.BaseStorage, study_name: str, max_epochs: int, seed: int,
+                 schema: Schema, mode: str = "min") -> None:
         self._param = param
-        param.resolve({})  # builds the width table now, not inside the first suggestion
+        param.resolve({})  # builds the space's tables now, not inside the first suggestion
         self._max_epochs = max_epochs
+        self._attrs = schema.reported()
         self._pending_errors: set[str] = set()
-        super().__init__(space=self._define, metric="proxy", mode="min", sampler=sampler,
+        super().__init__(space=self._define, metric="proxy", mode=mode, sampler=sampler,
                          study_name=study_name, storage=storage, seed=seed)
 
     def _define(self, trial: optuna.Trial) -> dict[str, Any]:
-        for name in PARAMS:
+        for name in self._param.params:
             trial.suggest_float(name, 0.0, 1.0)
         arch = self._param.resolve(trial.params)
         for key, value in describe(arch, self._param.space).items():
@@ -63,7 +63,7 @@ class StudySearch(OptunaSearch):
             return
         ot_trial = self._ot_trials[trial_id]
         result = result or {}
-        for key in RESULT_ATTRS:
+        for key in self._attrs:
             if result.get(key) is not None:
                 ot_trial.set_user_attr(key, result[key])
         if result.get("epoch") is not None:
@@ -72,7 +72,7 @@ class StudySearch(OptunaSearch):
             self._tell(trial_id, TrialState.FAIL, None, result.get("failure") or "failed")
         elif not result:
             self._tell(trial_id, TrialState.FAIL, None, "the trial ended without reporting a result")
-        elif int(result.get("epoch", 0)) < self._max_epochs:
+        elif not result.get("done_training") and int(result.get("epoch", 0)) < self._max_epochs:
             ot_trial.set_user_attr("proxy_score", result.get("proxy"))
             self._tell(trial_id, TrialState.PRUNED, None, None)
         else:

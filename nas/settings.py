@@ -1,70 +1,90 @@
-"""Settings of one search: defaults, presets, overrides from the command line, and resume checks."""
+"""Settings of one search, defined once: the dataclass (its defaults and help), presets as partial overrides,
+the command line generated from it (`kit.config`), and the checks of a resumed run."""
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
-from search_spaces import BudgetError, FlopWindow, SearchSpace, SearchSpaceError, resolve_arch
-from search_spaces.sampler import check_window
+from kit.config import ConfigError, option, overrides, read_mapping
+from kit.errors import ToolkitError
+from search_spaces import DEFAULT_SPACE, FlopWindow, SearchSpace, SearchSpaceError, check_window, create_space, list_spaces
 
 PRESET_DIR = Path(__file__).with_name("presets")
 SAMPLERS = ("regnet", "tpe", "nsga2")
 SCHEDULERS = ("none", "asha")
-PROXY_SCORES = ("final", "tse")
 # settings a resumed run may change: where it runs, not what it computes
 RESUME_FREE = frozenset({"address", "resume", "preset_reason"})
+NOT_IN_PRESETS = frozenset({"preset", "preset_reason", "name", "out", "resume"})
 
 
-class SettingsError(ValueError):
+class SettingsError(ToolkitError):
     """A setting that is malformed, impossible, or differs from the run being resumed."""
+
+
+def _proxies() -> list[str]:
+    from nas.proxies import list_proxies
+    return list_proxies()
+
+
+def _tasks() -> list[str]:
+    from nas.tasks import list_tasks
+    return list_tasks()
 
 
 @dataclass
 class SearchSettings:
     """Everything `nas-search` needs to run (and re-run) one search; written to config.yaml."""
 
-    budget: str = "5G"
-    tol: float = 0.05
-    data: str | None = None
-    trials: int = 64
-    sampler: str = "regnet"
-    proxy_epochs: int = 6
-    proxy_fraction: float = 0.25
-    proxy_res: int = 256
-    proxy_score: str = "final"
-    scheduler: str = "asha"
-    gpus_per_trial: float = 1.0
-    cpus_per_trial: int | None = None
-    top_k: int = 3
-    final_epochs: int = 40
-    final_res: int = 256
-    baselines: list[str] = field(default_factory=lambda: ["resnet18d", "resnet34d", "resnet50d"])
-    batch: int = 256
-    val_max: int | None = 2000
-    data_res: int = 256
-    synth_subjects: int = 50
-    synth_frames_per_subject: int = 500
-    address: str | None = None
-    storage: str | None = None
-    name: str = "search"
-    out: str = "runs"
-    seed: int = 0
-    preset: str = "default"
-    preset_reason: str = ""
+    budget: str = option("5G", help="FLOP budget at the task's resolution (256x256 for faces), e.g. 5G; the "
+                                    "window is [(1 - tol) * budget, budget]")
+    tol: float = option(0.05, help="window tolerance")
+    space: str = option(DEFAULT_SPACE, help="search space", choices=list_spaces())
+    task: str = option("faces", help="task: its data, model head, loss and metric", choices=_tasks())
+    data: str | None = option(None, help="crop cache or WCPA root (default: the embedded synthetic set, made once)")
+    trials: int = option(64, help="stage-1 proxy trainings")
+    sampler: str = option("regnet", help="regnet: uniform in the window (RegNet-style); tpe / nsga2: Optuna's",
+                          choices=SAMPLERS)
+    proxy_epochs: int = option(6, help="epochs of a proxy training")
+    proxy_fraction: float = option(0.25, help="fraction of the training frames a proxy sees")
+    proxy_res: int = option(256, help="input size of proxy trainings")
+    proxy_score: str = option("final", help="the proxy that ranks architectures (final: last held-out score; "
+                                            "tse: sum of training losses)", choices=_proxies())
+    scheduler: str = option("asha", help="asha stops weak proxies early", choices=SCHEDULERS)
+    gpus_per_trial: float = option(1.0, help="GPUs per trial; fractions pack small proxies")
+    cpus_per_trial: int | None = option(None, help="CPUs per trial (default: shared out evenly)")
+    top_k: int = option(3, help="searched architectures trained fully in stage 2")
+    final_epochs: int = option(40, help="epochs of stage-2 trainings")
+    final_res: int = option(256, help="input size of stage-2 trainings")
+    baselines: list[str] | None = option(None, help="comma-separated baselines trained in stage 2 "
+                                                    "(default: the space's, e.g. resnet18d,resnet34d,resnet50d)")
+    batch: int = option(256, help="batch size")
+    val_max: int | None = option(2000, help="validation frames scored after each proxy epoch")
+    data_res: int = option(256, help="crop size of the embedded data set")
+    synth_subjects: int = option(50, help="subjects of the embedded synthetic data set")
+    synth_frames_per_subject: int = option(500, help="frames per subject of the embedded synthetic data set")
+    address: str | None = option(None, help="Ray cluster to join ('auto' or host:port; also RAY_ADDRESS); "
+                                            "default: start Ray locally")
+    storage: str | None = option(None, help="Optuna storage URL (default: sqlite:///OUT/NAME/study.db)")
+    name: str = option("search", help="run name: the folder OUT/NAME")
+    out: str = option("runs", help="output folder")
+    seed: int = option(0, help="random seed")
+    preset: str = option("default", help="smoke | default | a YAML file", cli=False)
+    preset_reason: str = option("", help="why the preset was chosen", cli=False)
 
     def __post_init__(self) -> None:
         try:
-            check_window(SearchSpace(), FlopWindow.below(self.budget, self.tol))
+            space = self.search_space()
+            check_window(space, self.window)
+            if self.baselines is None:
+                self.baselines = space.default_baselines(self.window)
             for b in self.baselines:
-                resolve_arch(b)
+                space.parse(b)
         except SearchSpaceError as exc:
             raise SettingsError(str(exc)) from None
-        choices = {"sampler": SAMPLERS, "scheduler": SCHEDULERS, "proxy_score": PROXY_SCORES}
+        choices = {"sampler": SAMPLERS, "scheduler": SCHEDULERS, "proxy_score": _proxies(), "task": _tasks()}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise SettingsError(f"--{key.replace('_', '-')} must be one of {', '.join(allowed)}, "
@@ -81,8 +101,13 @@ class SearchSettings:
             raise SettingsError(f"--proxy-fraction must be in (0, 1], got {self.proxy_fraction}")
         if not self.gpus_per_trial >= 0:
             raise SettingsError(f"--gpus-per-trial must not be negative, got {self.gpus_per_trial}")
-        if not self.name or os.sep in self.name or self.name.startswith("."):
-            raise SettingsError(f"--name must be a plain folder name, got {self.name!r}")
+        check_name(self.name)
+
+    def search_space(self) -> SearchSpace:
+        """The space, counted at the task's resolution and head (what the budget means)."""
+        from nas.tasks import get_task
+        task = get_task(self.task)
+        return create_space(self.space, res=task.flop_res, outputs=task.flop_outputs)
 
     @property
     def window(self) -> FlopWindow:
@@ -91,7 +116,7 @@ class SearchSettings:
 
     @property
     def run_dir(self) -> Path:
-        """runs/NAME, absolute (Ray needs absolute storage paths)."""
+        """OUT/NAME, absolute (Ray needs absolute storage paths)."""
         return (Path(self.out) / self.name).resolve()
 
     @property
@@ -104,31 +129,35 @@ class SearchSettings:
         return dataclasses.asdict(self)
 
 
+def check_name(name: str) -> None:
+    """A run name is a plain folder name."""
+    if not name or os.sep in name or name.startswith("."):
+        raise SettingsError(f"--name must be a plain folder name, got {name!r}")
+
+
 def load_preset(name_or_path: str) -> dict[str, Any]:
-    """Preset values by name (`smoke`, `default`) or from a YAML file of the same keys."""
+    """Preset values by name (`smoke`, `default`) or from a YAML file: a partial mapping of settings."""
     path = Path(name_or_path)
     if not path.suffix:
         path = PRESET_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         names = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
         raise SettingsError(f"unknown preset {name_or_path!r}: give one of {names} or a YAML file")
+    allowed = {f.name for f in dataclasses.fields(SearchSettings)} - NOT_IN_PRESETS
     try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{path}: not valid YAML ({exc})") from None
-    unknown = set(values) - {f.name for f in dataclasses.fields(SearchSettings)}
-    if not isinstance(values, dict) or unknown:
-        raise SettingsError(f"{path}: unknown settings {sorted(unknown)}")
-    return values
+        return overrides(read_mapping(path, "preset"), SearchSettings, str(path), allowed)
+    except ConfigError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def default_notes() -> dict[str, str]:
-    """Per setting, its default as `--help` shows it: the default preset's value, and the smoke preset's
-    where that differs (what runs without a GPU)."""
+    """Per setting, its default as `--help` shows it: the default preset's value, and the smoke preset's where
+    that differs (what runs without a GPU)."""
+    from kit.config import default_of
     default, smoke = load_preset("default"), load_preset("smoke")
     notes = {}
     for f in dataclasses.fields(SearchSettings):
-        value = default.get(f.name, f.default if f.default is not dataclasses.MISSING else f.default_factory())
+        value = default.get(f.name, default_of(f))
         if value is None:
             continue
         shown = ",".join(value) if isinstance(value, list) else value
@@ -140,21 +169,18 @@ def default_notes() -> dict[str, str]:
 def make_settings(explicit: Mapping[str, Any], preset: str, preset_reason: str = "") -> SearchSettings:
     """Defaults, overridden by the preset, overridden by the values the user gave explicitly."""
     values = {**load_preset(preset), **{k: v for k, v in explicit.items() if v is not None}}
-    try:
-        return SearchSettings(**{**values, "preset": preset, "preset_reason": preset_reason})
-    except (TypeError, BudgetError) as exc:
-        raise SettingsError(str(exc)) from None
+    return SearchSettings(**{**values, "preset": preset, "preset_reason": preset_reason})
 
 
 def load_settings(path: Path) -> SearchSettings:
     """The settings stored in a run's config.yaml."""
+    if not path.is_file():
+        raise SettingsError(f"{path} does not exist: nothing to resume")
     try:
-        values = yaml.safe_load(path.read_text())
-        return SearchSettings(**values)
-    except FileNotFoundError:
-        raise SettingsError(f"{path} does not exist: nothing to resume") from None
-    except (yaml.YAMLError, TypeError) as exc:
-        raise SettingsError(f"{path}: not a config.yaml of nas-search ({exc})") from None
+        values = overrides(read_mapping(path, "config.yaml"), SearchSettings, str(path))
+    except ConfigError as exc:
+        raise SettingsError(f"not a config.yaml of nas-search: {exc}") from None
+    return SearchSettings(**values)
 
 
 def resume_settings(stored: Any, explicit: Mapping[str, Any], free: frozenset[str] = RESUME_FREE) -> Any:

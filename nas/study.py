@@ -1,10 +1,10 @@
 """The Optuna study of stage 1: storage, samplers, resume reconciliation and the trials table.
 
-Every sampler works on the same eight unit-cube parameters of `search_spaces.feasible`, which
-resolve to an architecture inside the FLOP window, so TPE and NSGA-II never propose an infeasible
-network. The RegNet sampler draws architectures uniformly from the window (the paper's sampler) and
-tells Optuna the cube coordinates of each, so all three leave the same kind of study behind.
-Only the driver process opens the study: trials report to Ray Tune, never to the database.
+Every sampler works on the same unit-cube parameters of the space's feasible parameterisation, which resolve
+to an architecture inside the FLOP window, so TPE and NSGA-II never propose an infeasible network. The uniform
+sampler draws architectures uniformly from the window (RegNet-style rejection, the paper's sampler) and tells
+Optuna the cube coordinates of each, so all three leave the same kind of study behind. Only the driver
+process opens the study: trials report to Ray Tune, never to the database.
 """
 from __future__ import annotations
 
@@ -14,30 +14,33 @@ import optuna
 from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from search_spaces import Arch, SearchSpace, iter_samples, resolve_arch
-from search_spaces.feasible import PARAMS, FeasibleParameterisation
+from kit.errors import ToolkitError
+from nas.schema import TRIALS, Schema, Status
+from search_spaces import Parameterisation, SearchSpace, iter_samples
 
 INTERRUPTED = "interrupted: the driver stopped before the trial finished"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+STATUS = {TrialState.COMPLETE: Status.COMPLETE, TrialState.PRUNED: Status.PRUNED, TrialState.FAIL: Status.FAILED,
+          TrialState.RUNNING: Status.RUNNING, TrialState.WAITING: Status.PENDING}
 
 
-class StorageError(ValueError):
+class StorageError(ToolkitError):
     """An Optuna storage URL that is malformed or whose database cannot be reached."""
 
 
-def cube() -> dict[str, BaseDistribution]:
-    """The eight parameters every sampler proposes."""
-    return {name: FloatDistribution(0.0, 1.0) for name in PARAMS}
+def cube(param: Parameterisation) -> dict[str, BaseDistribution]:
+    """The parameters every sampler proposes."""
+    return {name: FloatDistribution(0.0, 1.0) for name in param.params}
 
 
-class RegNetSampler(optuna.samplers.BaseSampler):
-    """Uniform draws from the window (RegNet-style rejection), told as cube coordinates.
+class UniformSampler(optuna.samplers.BaseSampler):
+    """Uniform draws from the window (RegNet-style rejection), told as cube coordinates (`--sampler regnet`).
 
-    Skips architectures the study already holds, so a resumed search continues the same seeded
-    sequence and an interrupted trial's architecture is drawn again.
+    Skips architectures the study already holds, so a resumed search continues the same seeded sequence and
+    an interrupted trial's architecture is drawn again.
     """
 
-    def __init__(self, param: FeasibleParameterisation, seed: int = 0) -> None:
+    def __init__(self, param: Parameterisation, seed: int = 0) -> None:
         self._param, self._seed = param, seed
         self._stream: Iterator | None = None
         self._fallback = optuna.samplers.RandomSampler(seed=seed)
@@ -47,7 +50,7 @@ class RegNetSampler(optuna.samplers.BaseSampler):
         return {**self.__dict__, "_stream": None}
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return cube()
+        return cube(self._param)
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
@@ -67,10 +70,10 @@ class RegNetSampler(optuna.samplers.BaseSampler):
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
 
-def make_sampler(name: str, param: FeasibleParameterisation, seed: int, trials: int) -> optuna.samplers.BaseSampler:
+def make_sampler(name: str, param: Parameterisation, seed: int, trials: int) -> optuna.samplers.BaseSampler:
     """The Optuna sampler behind `--sampler regnet|tpe|nsga2`."""
     if name == "regnet":
-        return RegNetSampler(param, seed)
+        return UniformSampler(param, seed)
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True,
                                           n_startup_trials=max(3, min(10, trials // 4)))
@@ -89,10 +92,11 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         raise StorageError(f"cannot open the Optuna storage {url!r}: {first}") from None
 
 
-def load_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
-    """Create or load the search's study (minimising the proxy score)."""
+def load_study(url: str, name: str, sampler: optuna.samplers.BaseSampler | None = None,
+               mode: str = "min") -> optuna.Study:
+    """Create or load the search's study (minimising or maximising the proxy score, as the proxy ranks)."""
     return optuna.create_study(storage=open_storage(url), study_name=name, sampler=sampler,
-                               direction="minimize", load_if_exists=True)
+                               direction="minimize" if mode == "min" else "maximize", load_if_exists=True)
 
 
 def is_interrupted(trial: FrozenTrial) -> bool:
@@ -115,25 +119,20 @@ def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=FINISHED) if not is_interrupted(t)]
 
 
-def trial_row(t: FrozenTrial) -> dict[str, Any]:
-    """One row of trials.csv."""
+def trial_row(t: FrozenTrial, schema: Schema) -> dict[str, Any]:
+    """One row of trials.csv: the trial's number, status and proxy score, the rest from its user attributes."""
     a = t.user_attrs
-    arch = resolve_arch(a["arch"]) if a.get("arch") else None
-    return {"number": t.number, "arch": a.get("arch"),
-            "depths": ".".join(map(str, arch.depths)) if arch else None,
-            "widths": ".".join(map(str, arch.widths)) if arch else None,
-            "gflops": a.get("gflops"), "params_m": a.get("params_m"), "status": t.state.name.lower(),
-            "proxy_score": t.value if t.state == TrialState.COMPLETE else a.get("proxy_score"),
-            **{k: a.get(k) for k in ("score", "v1_v2", "v1_v3", "v1_v4_x10", "tse", "epochs", "failure",
-                                     "wall_s", "gpu", "node", "images_per_s", "host_rss_gb", "gpu_reserved_gb",
-                                     "gpu_peak_gb")}}
+    row = {k: a.get(k) for k in schema.columns(TRIALS)}
+    return {**row, "number": t.number, "status": STATUS[t.state].value,
+            "proxy_score": t.value if t.state == TrialState.COMPLETE else a.get("proxy_score")}
 
 
-def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
+def trial_rows(study: optuna.Study, schema: Schema) -> list[dict[str, Any]]:
     """trials.csv: every finished trial in the order it was proposed."""
-    return [trial_row(t) for t in sorted(finished_trials(study), key=lambda t: t.number)]
+    return [trial_row(t, schema) for t in sorted(finished_trials(study), key=lambda t: t.number)]
 
 
-def describe(arch: Arch, space: SearchSpace) -> dict[str, Any]:
-    """User attributes stored with a proposed trial."""
-    return {"arch": str(arch), "gflops": space.flops(arch) / 1e9, "params_m": space.params(arch) / 1e6}
+def describe(arch: Any, space: SearchSpace) -> dict[str, Any]:
+    """User attributes stored with a proposed trial: the architecture, its size, and the space's columns."""
+    size = space.complexity(arch)
+    return {"arch": str(arch), **space.columns(arch), "gflops": size.flops / 1e9, "params_m": size.params / 1e6}

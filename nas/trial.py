@@ -1,36 +1,39 @@
-"""The Ray Tune trainable: one JMLR training of one architecture, reporting after every epoch.
+"""The Ray Tune trainable: one proxy or full training of one architecture, through the task, reporting after
+every epoch.
 
-A plain function of its config (`arch`, and in stage 2 `label` and `plan`) and of the plans, which
-arrive through the object store (`tune.with_parameters`). Failures (out of memory, divergence,
-anything raised) end the trial with a `failed` report and the reason, so the search goes on. Every
-report carries `reported_at`, Unix seconds as a float (Ray's own `timestamp` is whole seconds).
+A plain function of its config (`arch`, and in stage 2 `label` and `plan`) and of the plans, which arrive
+through the object store (`tune.with_parameters`). The plan names the task, the space and the proxy; the task
+trains, the proxy scores (`nas.proxies`). Failures (out of memory, divergence, anything raised) end the trial
+with a `failed` report and the reason, so the search goes on. Every report carries `reported_at`, Unix
+seconds as a float (Ray's own `timestamp` is whole seconds).
 """
 from __future__ import annotations
 
-import math
 import os
 import socket
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-import torch
 from ray import tune
 
-from trainers.device_data import DeviceData
-from trainers.train import TrainConfig, train
+from kit.errors import one_line
+from nas.proxies import Proxy, get_proxy, history_scores
+from nas.tasks import get_task
 
-# One prepared data set per worker process, keyed by (cache path, device): Ray reuses trial actors,
-# so the upload to the GPU is paid once per worker, not once per trial (design.md, "Where time goes").
-_PREPARED: dict[tuple[str, str], DeviceData] = {}
+# One prepared data set per worker process, keyed by (task, path, device): Ray reuses trial actors, so the
+# upload to the GPU is paid once per worker, not once per trial (design.md, "Where time goes").
+_PREPARED: dict[tuple[str, str, str], Any] = {}
 
 
 @dataclass(frozen=True)
 class TrialPlan:
     """How one kind of training runs: the proxy of stage 1 or the full schedule of stage 2."""
 
+    task: str
+    space: str
     data: str
     epochs: int
     res: int
@@ -38,48 +41,80 @@ class TrialPlan:
     batch: int
     val_max: int | None
     seed: int
-    proxy_score: str = "final"  # final | tse: what is reported as `proxy`
+    proxy: str = "final"  # the registered proxy reported as `proxy`
     eval_every_epoch: bool = True  # ASHA needs a score each epoch; otherwise only the last
     checkpoints: str | None = None  # folder for resumable checkpoints, one sub-folder per label
     threads: int | None = None
     cudnn_benchmark: bool = True
-    flip: bool = True  # flip augmentation (the ablation trains one model without it)
-    loss_weights: tuple[float, float, float] | None = None  # vert, edge, land; None: the trainer's default
+    options: tuple[tuple[str, Any], ...] = ()  # the task's own training options, e.g. (("flip", False),)
+
+    def settings(self, arch: str, device: str) -> dict[str, Any]:
+        """The task's training settings of `arch` under this plan."""
+        return {"space": self.space, "arch": arch, "epochs": self.epochs, "batch": self.batch, "res": self.res,
+                "train_fraction": self.train_fraction, "seed": self.seed, "val_max": self.val_max,
+                "eval_every": 1 if self.eval_every_epoch else self.epochs, "device": device,
+                "cudnn_benchmark": self.cudnn_benchmark, **dict(self.options)}
 
 
 def location() -> dict[str, str]:
-    """Where this trial runs: host and GPU ids (as Ray assigned them) or 'cpu'."""
+    """Where this trial runs: host and GPU ids (as Ray assigned them) or 'cpu', and the Ray node."""
     import ray
     gpus = ray.get_gpu_ids() if ray.is_initialized() else []
     node = ray.get_runtime_context().get_node_id()[:12] if ray.is_initialized() else "local"
     return {"gpu": f"{socket.gethostname()}:{','.join(map(str, gpus))}" if gpus else "cpu", "node": node}
 
 
+def _torch():
+    import torch
+    return torch
+
+
+def device_name() -> str:
+    """'cuda' where this worker sees a GPU, else 'cpu'."""
+    return "cuda" if _torch().cuda.is_available() else "cpu"
+
+
 def memory() -> dict[str, float]:
     """This worker's resident host memory and the GPU memory its allocator holds, in GB."""
+    torch = _torch()
     try:
         with open("/proc/self/statm") as f:
             rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
     except (OSError, ValueError):
         rss = float("nan")
-    gpu = torch.cuda.memory_reserved() / 1e9 if torch.cuda.is_available() else 0.0
-    peak = torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else 0.0
-    return {"host_rss_gb": rss, "gpu_reserved_gb": gpu, "gpu_peak_gb": peak}
+    cuda = torch.cuda.is_available()
+    return {"host_rss_gb": rss, "gpu_reserved_gb": torch.cuda.memory_reserved() / 1e9 if cuda else 0.0,
+            "gpu_peak_gb": torch.cuda.max_memory_allocated() / 1e9 if cuda else 0.0}
 
 
-def prepared(path: str, device: str) -> DeviceData:
-    """The data set of `path` on `device`, prepared once per worker process."""
-    key = (path, device)
+def prepared(task: str, path: str, device: str) -> Any:
+    """The data set of `path` on `device`, prepared by the task once per worker process."""
+    key = (task, path, device)
     if key not in _PREPARED:
         _PREPARED.clear()  # a worker serves one search at a time: free the previous one
-        _PREPARED[key] = DeviceData.open(path, device)
+        _PREPARED[key] = get_task(task).open(path, device)
     return _PREPARED[key]
 
 
-def one_line(exc: BaseException) -> str:
-    """`Type: message` on one line, bounded in length."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}"[:400]
+def _begin(plan: TrialPlan) -> tuple[dict[str, str], str]:
+    """Where the trial runs and on which device, with the plan's thread count set."""
+    where = location()
+    if plan.threads:
+        _torch().set_num_threads(plan.threads)
+    device = device_name()
+    if device == "cuda":
+        _torch().cuda.reset_peak_memory_stats()
+    return where, device
+
+
+def _fail(exc: BaseException, proxy: Proxy, epoch: int, where: Mapping[str, str]) -> None:
+    """The trial's last report: failed, with the reason; GPU memory handed back for the next trial."""
+    if os.environ.get("NAS_TRIAL_TRACEBACKS"):
+        traceback.print_exc()
+    if device_name() == "cuda":
+        _torch().cuda.empty_cache()  # an out-of-memory trial must not starve the next one
+    tune.report({"failed": 1, "failure": one_line(exc), "proxy": proxy.worst(), "epoch": epoch, **where,
+                 "reported_at": time.time()})
 
 
 def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
@@ -89,49 +124,45 @@ def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
     """
     config = config.get("job", config)
     plan = plans[config.get("plan", "proxy")]
-    where = location()
-    if plan.threads:
-        torch.set_num_threads(plan.threads)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    cfg = TrainConfig(arch=config["arch"], epochs=plan.epochs, batch=plan.batch, res=plan.res,
-                      train_fraction=plan.train_fraction, seed=plan.seed, val_max=plan.val_max,
-                      eval_every=1 if plan.eval_every_epoch else plan.epochs, device=device,
-                      cudnn_benchmark=plan.cudnn_benchmark, flip=plan.flip,
-                      **({"loss_weights": plan.loss_weights} if plan.loss_weights else {}))
+    proxy, task = get_proxy(plan.proxy), get_task(plan.task)
+    where, device = _begin(plan)
+    if not proxy.trains:
+        return score_at_init(config, plan, proxy, where, device)
     out_dir = Path(plan.checkpoints) / config["label"] if plan.checkpoints and config.get("label") else None
-    tse = 0.0
-    last_epoch = 0
+    history: list[dict[str, Any]] = []
     start = time.perf_counter()
 
     def on_epoch(epoch: int, row: dict[str, Any]) -> None:
-        nonlocal tse, last_epoch
-        tse += row["train_loss"]
-        last_epoch = epoch
-        proxy = tse if plan.proxy_score == "tse" else row.get("score")
+        history.append(row)
+        scores = {k: v for k, v in history_scores(history).items() if v is not None}
         metrics = {k: v for k, v in row.items() if isinstance(v, (int, float))}
-        if proxy is not None:  # epochs without validation have no score to report
-            metrics["proxy"] = proxy
+        if f"proxy_{proxy.name}" in scores:  # epochs without validation have no held-out score to report
+            metrics["proxy"] = scores[f"proxy_{proxy.name}"]
         # a trial stopped at this report (ASHA, or max_t reached) sends no other: say everything now
-        tune.report({**metrics, "epoch": epoch, "tse": tse, "wall_s": time.perf_counter() - start,
-                     **memory(), **where, "reported_at": time.time()})
+        tune.report({**metrics, **scores, "epoch": epoch, "wall_s": time.perf_counter() - start, **memory(),
+                     **where, "reported_at": time.time()})
 
-    failure = None
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
     try:
-        result = train(cfg, prepared(plan.data, device), out_dir, on_epoch, resume=True)
+        result = task.train(plan.settings(config["arch"], device), prepared(plan.task, plan.data, device), out_dir,
+                            on_epoch)
     except Exception as exc:  # ASHA's stop is a SystemExit and passes through
-        failure = one_line(exc)
-        if os.environ.get("NAS_TRIAL_TRACEBACKS"):
-            traceback.print_exc()
-    if failure is not None:
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()  # an out-of-memory trial must not starve the next one
-        tune.report({"failed": 1, "failure": failure, "proxy": math.inf, "epoch": last_epoch, **where,
-                     "reported_at": time.time()})
-        return
-    tune.report({"epoch": plan.epochs, "proxy": result.tse if plan.proxy_score == "tse" else result.score,
-                 "score": result.score, "v1_v2": result.v1_v2, "v1_v3": result.v1_v3,
-                 "v1_v4_x10": result.v1_v4_x10, "tse": result.tse, "wall_s": result.wall_s,
-                 "images_per_s": result.images_per_s, "done_training": 1,
-                 "checkpoint": result.checkpoint or "", **memory(), **where, "reported_at": time.time()})
+        return _fail(exc, proxy, len(history), where)
+    scores = history_scores(result["history"])
+    final = {k: result.get(k) for k in (task.metric.name, *task.metric.terms, "wall_s", "images_per_s")}
+    tune.report({**final, **{k: v for k, v in scores.items() if v is not None}, "epoch": plan.epochs,
+                 "proxy": scores[f"proxy_{proxy.name}"], "done_training": 1, "checkpoint": result.get("checkpoint") or "",
+                 **memory(), **where, "reported_at": time.time()})
+
+
+def score_at_init(config: dict[str, Any], plan: TrialPlan, proxy: Proxy, where: Mapping[str, str],
+                  device: str) -> None:
+    """A zero-cost proxy: the untrained network scored on one training batch, reported once (epoch 0)."""
+    start = time.perf_counter()
+    try:
+        probe = get_task(plan.task).probe(plan.settings(config["arch"], device),
+                                          prepared(plan.task, plan.data, device), plan.batch)
+        value = float(proxy.score_network(probe))
+    except Exception as exc:
+        return _fail(exc, proxy, 0, where)
+    tune.report({"proxy": value, f"proxy_{proxy.name}": value, "epoch": 0, "done_training": 1, "checkpoint": "",
+                 "wall_s": time.perf_counter() - start, **memory(), **where, "reported_at": time.time()})

@@ -109,14 +109,14 @@ def score_vs_flops(run: Run) -> Figure | None:
         points_y += list(bp["proxy_score"])
     if points_x:
         _front(left, np.asarray(points_x, float), np.asarray(points_y, float))
-    failed = t[t["status"] == "fail"] if not t.empty else t
+    failed = t[t["status"] == "failed"] if not t.empty else t
     if len(failed):
         left.scatter(failed["gflops"], np.full(len(failed), 0.97), transform=left.get_xaxis_transform(),
                      marker="x", color="#d62728", label=f"failed ({len(failed)}, no score)")
     _log_if_wide(left, t["proxy_score"].to_numpy(float) if not t.empty else np.array([]))
     left.set(xlabel="GFLOPs (256x256)", ylabel="proxy score (mm, lower is better)", title="stage 1: proxy trainings")
     left.legend(fontsize=8, loc="upper left")
-    done = f[(f["status"] == "done") & f["score"].notna()] if not f.empty else f
+    done = f[(f["status"] == "complete") & f["score"].notna()] if not f.empty else f
     for kind, marker, colour in (("searched", "o", "#1f77b4"), ("baseline", "*", "#2ca02c"), ("ensemble", "D", "#9467bd")):
         k = done[done["kind"] == kind] if len(done) else done
         if len(k):
@@ -163,7 +163,7 @@ def proxy_vs_full(run: Run) -> Figure | None:
     f = run.final
     if f.empty:
         return None
-    both = f[(f["status"] == "done") & f["proxy_score"].notna() & f["score"].notna()]
+    both = f[(f["status"] == "complete") & f["proxy_score"].notna() & f["score"].notna()]
     if both.empty:
         return None
     fit = proxy_fidelity(run)
@@ -186,30 +186,33 @@ def proxy_vs_full(run: Run) -> Figure | None:
 
 
 def design_trends(run: Run) -> Figure | None:
-    """Proxy score against each stage's depth (top) and width (bottom); rho over complete trials."""
-    t = run.trials
-    if t.empty or "d1" not in t.columns or not t["proxy_score"].notna().any():
+    """Proxy score against each design variable of the search space (ResNet-d: each stage's depth and width;
+    RegNet: d, w0, wa, wm, g, b); rho over complete trials."""
+    t, names = run.trials, run.design
+    if t.empty or not names or not t["proxy_score"].notna().any():
         return None
-    fig, axes = plt.subplots(2, 4, figsize=(12, 5.6), dpi=DPI, sharey=True)
+    cols = 4
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 2.8 * rows), dpi=DPI, sharey=True, squeeze=False)
     complete = t[t["status"] == "complete"]
     stopped = t[(t["status"] != "complete") & t["proxy_score"].notna()]
-    for row, (prefix, name) in enumerate((("d", "depth"), ("w", "width"))):
-        for i, ax in enumerate(axes[row]):
-            col = f"{prefix}{i + 1}"
-            ax.scatter(stopped[col], stopped["proxy_score"], s=16, facecolors="none", edgecolors="#9e9e9e",
-                       label="stopped early")
-            ax.scatter(complete[col], complete["proxy_score"], s=22, color="#1f77b4", label="complete")
-            rho = ""
-            if len(complete) >= 3 and complete[col].nunique() > 1:
-                rho = f"  (rho {stats.spearmanr(complete[col], complete['proxy_score']).statistic:+.2f})"
-            ax.set_title(f"stage {i + 1} {name}{rho}", fontsize=9)
-            ax.set_xlabel(f"{name} {prefix}{i + 1}", fontsize=8)
+    for ax, col in zip(axes.flat, names):
+        ax.scatter(stopped[col], stopped["proxy_score"], s=16, facecolors="none", edgecolors="#9e9e9e",
+                   label="stopped early")
+        ax.scatter(complete[col], complete["proxy_score"], s=22, color="#1f77b4", label="complete")
+        rho = ""
+        if len(complete) >= 3 and complete[col].nunique() > 1:
+            rho = f"  (rho {stats.spearmanr(complete[col], complete['proxy_score']).statistic:+.2f})"
+        ax.set_title(f"{col}{rho}", fontsize=9)
+        ax.set_xlabel(col, fontsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
     _log_if_wide(axes[0][0], t["proxy_score"].to_numpy(float))
     for row in axes:
-        row[0].set_ylabel("proxy score (mm)")
+        row[0].set_ylabel("proxy score")
     axes[0][0].legend(fontsize=7)
-    fig.suptitle("design trends: proxy score against each stage's depth and width (rho: Spearman, complete trials)",
-                 fontsize=10)
+    fig.suptitle("design trends: proxy score against each design variable of the space "
+                 "(rho: Spearman, complete trials)", fontsize=10)
     fig.tight_layout()
     return fig
 

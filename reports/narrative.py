@@ -63,7 +63,7 @@ def stage1_text(run: Run) -> str:
     lo, hi = t["gflops"].min(), t["gflops"].max()
     text = (f"Stage 1 trained {len(t)} sampled architectures{window} ({lo:.2f}-{hi:.2f} GFLOPs; "
             f"{cfg.get('sampler', 'unknown')} sampler): {counts.get('complete', 0)} ran every proxy epoch, "
-            f"{counts.get('pruned', 0)} were stopped early, {counts.get('fail', 0)} failed.")
+            f"{counts.get('pruned', 0)} were stopped early, {counts.get('failed', 0)} failed.")
     done = t[(t["status"] == "complete") & t["proxy_score"].notna()]
     if done.empty:
         return text + " None finished its proxy training, so there is no proxy ranking."
@@ -191,7 +191,7 @@ def proxy_text(run: Run) -> str:
     if n <= 6:
         text += (f" With {n} models one swapped pair moves tau by {4 / (n * (n - 1)):.2f}, so these values are "
                  "very uncertain.")
-    f = run.final[(run.final["status"] == "done") & run.final["proxy_score"].notna() & run.final["score"].notna()]
+    f = run.final[(run.final["status"] == "complete") & run.final["proxy_score"].notna() & run.final["score"].notna()]
     top = f.loc[f["proxy_score"].idxmin()]
     rank = int((f["score"] < top["score"]).sum()) + 1
     text += f" The proxy's favourite among them, {top['label']}, finished {_ordinal(rank)} of {len(f)} after full training."
@@ -199,21 +199,21 @@ def proxy_text(run: Run) -> str:
     return text + _proxy_choice(run)
 
 
-PROXY_NAMES = {"final": "the last validation score", "tse": "the sum of training losses (TSE)"}
-
-
 def _proxy_choice(run: Run) -> str:
-    """Which of the two recorded proxies (last score, TSE) ranked the stage-2 models closer to full training."""
-    fits = {p: proxy_fidelity(run, f"proxy_{p}") for p in PROXY_NAMES}
-    if any(f["kendall_tau"] is None for f in fits.values()):
+    """Which of the recorded history proxies (last score, TSE, ...) ranked the stage-2 models closer to full
+    training."""
+    from nas.proxies import get_proxy, history_proxies
+    names = [p for p in history_proxies() if f"proxy_{p}" in run.final.columns]
+    taus = {p: proxy_fidelity(run, f"proxy_{p}")["kendall_tau"] for p in names}
+    if len(taus) < 2 or any(t is None for t in taus.values()):
         return ""
-    taus = {p: f["kendall_tau"] for p, f in fits.items()}
-    text = (" Both proxies were recorded for every stage-2 model: " + _and(
-        [f"{PROXY_NAMES[p]} gives Kendall tau {t:+.2f}" for p, t in taus.items()]) + "; ")
-    if abs(taus["final"] - taus["tse"]) < 1e-9:
+    which = "Both proxies were" if len(taus) == 2 else f"All {len(taus)} proxies were"
+    text = f" {which} recorded for every stage-2 model: " + _and(
+        [f"{get_proxy(p).label} gives Kendall tau {t:+.2f}" for p, t in taus.items()]) + "; "
+    if max(taus.values()) - min(taus.values()) < 1e-9:
         return text + "they rank these models equally well."
     better = max(taus, key=taus.get)
-    return text + f"{PROXY_NAMES[better]} ranked them better on this run (`--proxy-score {better}`)."
+    return text + f"{get_proxy(better).label} ranked them better on this run (`--proxy-score {better}`)."
 
 
 def ablation_text(run: Run) -> str:

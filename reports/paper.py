@@ -15,7 +15,7 @@ class PaperRow:
     score: float
 
 
-# keyed by the `experiment` column of an ablation (nas.runs.ABLATION_EXPERIMENTS), in the paper's order
+# keyed by the `experiment` column of an ablation (trainers.task.FaceTask.ablation), in the paper's order
 TABLE1: dict[str, PaperRow] = {
     "resnet34d": PaperRow("Flip", "ResNet34", "L", 5.12, 34.31),
     "resnet34d-noflip": PaperRow("No Flip", "ResNet34", "L", 5.12, 34.76),

@@ -1,5 +1,6 @@
 """A run folder read into pandas tables: trials, the final comparison (mean +- sd over seeds), Table 1 beside
-the paper, and whether the run is complete or partial. Reads through `nas.runs`, the layout's one owner."""
+the paper, and whether the run is complete or partial. Reads through `nas.runs`, the layout's one owner, with
+the columns and statuses of the one result schema (`nas.schema`)."""
 from __future__ import annotations
 
 import csv
@@ -11,20 +12,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nas.runs import (ABLATE_COMMAND, ABLATION_COLUMNS, ABLATION_EXPERIMENTS, TRIAL_COLUMNS, RunDir,
-                      rank_correlation, read_config, read_summary, read_table)
+from kit.errors import ToolkitError
+from nas.runs import ABLATE_COMMAND, RunDir, final_columns, rank_correlation, read_config, read_summary, read_table, \
+    trial_columns
+from nas.schema import Schema, Status, run_schema
 from reports.paper import TABLE1, TABLE1_REFERENCE
+from search_spaces import DEFAULT_SPACE, SearchSpaceError, create_space
 
 REFERENCE = "resnet34d"
 TERMS = ("v1_v2", "v1_v3", "v1_v4_x10")
-TRIAL_NUMBERS = ("number", "gflops", "params_m", "proxy_score", "score", *TERMS, "tse", "epochs", "wall_s",
-                 "images_per_s", "host_rss_gb", "gpu_reserved_gb", "gpu_peak_gb")
-FINAL_NUMBERS = ("gflops", "params_m", "proxy_score", "score", *TERMS, "epochs", "wall_s", "images_per_s", "seed")
 TRIAL_REQUIRED = ("number", "arch", "gflops", "status", "proxy_score")
 FINAL_REQUIRED = ("label", "arch", "kind", "score", "status")
+EXTRA_NUMBERS = ("seed", "tse")  # final.csv's seed; trials.csv's tse in runs written before proxy_tse
 
 
-class ReportError(ValueError):
+class ReportError(ToolkitError):
     """A run folder that is missing, or a file in it that cannot be read (the message names it)."""
 
 
@@ -38,6 +40,7 @@ class Run:
     summary: dict[str, Any]
     trials: pd.DataFrame
     final: pd.DataFrame
+    design: list[str] = field(default_factory=list)  # the space's design-variable columns of `trials`
 
     @property
     def name(self) -> str:
@@ -53,7 +56,7 @@ class RunStatus:
     notes: list[str] = field(default_factory=list)
 
 
-def _frame(path: Path, numbers: tuple[str, ...], required: tuple[str, ...], columns: list[str]) -> pd.DataFrame:
+def _frame(path: Path, numbers: list[str], required: tuple[str, ...], columns: list[str]) -> pd.DataFrame:
     """A table of the run folder, numbers as floats; with every known column even where it has no row yet."""
     try:
         rows = read_table(path)
@@ -68,18 +71,27 @@ def _frame(path: Path, numbers: tuple[str, ...], required: tuple[str, ...], colu
     for col in numbers:
         if col in frame.columns:
             frame[col] = pd.to_numeric(frame[col].replace("", np.nan), errors="coerce")
+    if "status" in frame.columns:  # one vocabulary, whatever version wrote the table
+        frame["status"] = [s.value if (s := Status.parse(v)) else v for v in frame["status"]]
     return frame
 
 
-def _split_stages(trials: pd.DataFrame) -> pd.DataFrame:
-    """Add d1..d4 and w1..w4 from the `depths` and `widths` text (`3.4.6.3`)."""
-    if trials.empty or "depths" not in trials.columns:
-        return trials.assign(**{f"{p}{i}": pd.Series(dtype=float) for p in "dw" for i in range(1, 5)})
-    for prefix, col in (("d", "depths"), ("w", "widths")):
-        parts = trials[col].astype(str).str.split(".", expand=True)
-        for i in range(4):
-            trials[f"{prefix}{i + 1}"] = pd.to_numeric(parts[i], errors="coerce") if i in parts else np.nan
-    return trials
+def _design(trials: pd.DataFrame, space_name: str) -> tuple[pd.DataFrame, list[str]]:
+    """Add the space's numeric design variables (e.g. d1..d4, w1..w4) of each trial's architecture."""
+    try:
+        space = create_space(space_name)
+    except SearchSpaceError:
+        return trials, []
+    rows = []
+    for arch in (trials["arch"] if not trials.empty else []):
+        try:
+            rows.append(space.design(space.parse(str(arch))))
+        except SearchSpaceError:
+            rows.append({})
+    names = list(dict.fromkeys(k for r in rows for k in r))  # first-seen order
+    for name in names:
+        trials[name] = pd.Series([r.get(name, np.nan) for r in rows], index=trials.index, dtype=float)
+    return trials, names
 
 
 def load_run(path: "str | Path") -> Run:
@@ -99,9 +111,15 @@ def load_run(path: "str | Path") -> Run:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ReportError(f"{run.summary}: not valid JSON ({exc})") from None
     kind = "ablation" if config.get("command") == ABLATE_COMMAND else "search"
-    trials = _split_stages(_frame(run.trials, TRIAL_NUMBERS, TRIAL_REQUIRED, TRIAL_COLUMNS))
-    final = _frame(run.final, FINAL_NUMBERS, FINAL_REQUIRED, ABLATION_COLUMNS)
-    return Run(run.root, kind, config, summary, trials, final)
+    space, task = str(config.get("space") or DEFAULT_SPACE), str(config.get("task") or "faces")
+    try:
+        schema: Schema = run_schema(task, space)
+    except ToolkitError as exc:
+        raise ReportError(f"{run.config}: {exc}") from None
+    numbers = [*schema.numeric(), *EXTRA_NUMBERS]
+    trials, design = _design(_frame(run.trials, numbers, TRIAL_REQUIRED, trial_columns(schema)), space)
+    final = _frame(run.final, numbers, FINAL_REQUIRED, final_columns(schema, ("flip", "loss_weights")))
+    return Run(run.root, kind, config, summary, trials, final, design)
 
 
 def _state(value: Any) -> str:
@@ -115,7 +133,7 @@ def _state(value: Any) -> str:
 def run_status(run: Run) -> RunStatus:
     """Complete, or partial with one sentence per unfinished part."""
     notes = []
-    final_done = int((run.final.get("status") == "done").sum()) if not run.final.empty else 0
+    final_done = int((run.final.get("status") == "complete").sum()) if not run.final.empty else 0
     if run.kind == "ablation":
         if run.summary.get("ablation") != "done":
             notes.append(f"the ablation is {_state(run.summary.get('ablation'))}: "
@@ -144,7 +162,7 @@ def comparison(run: Run) -> pd.DataFrame:
     key = _group_key(run)
     out = []
     for name, g in run.final.groupby(key, sort=False):
-        done = g[(g["status"] == "done") & g["score"].notna()]
+        done = g[(g["status"] == "complete") & g["score"].notna()]
         row: dict[str, Any] = {"network": name, "arch": g["arch"].iloc[0], "kind": g["kind"].iloc[0],
                                "gflops": g["gflops"].iloc[0], "params_m": g["params_m"].iloc[0],
                                "proxy_score": g["proxy_score"].mean() if "proxy_score" in g else np.nan}
@@ -153,7 +171,7 @@ def comparison(run: Run) -> pd.DataFrame:
             row[f"{col}_sd"] = done[col].std(ddof=1) if len(done) > 1 else np.nan
         row["seeds"] = len(done)
         statuses = sorted(set(g["status"]))
-        row["status"] = "done" if statuses == ["done"] else ", ".join(
+        row["status"] = "complete" if statuses == ["complete"] else ", ".join(
             f"{(g['status'] == s).sum()} {s}" for s in statuses)
         out.append(row)
     table = pd.DataFrame(out, columns=[c for c in cols if c not in ("delta_vs_resnet34d", "delta_pct")])
@@ -162,7 +180,7 @@ def comparison(run: Run) -> pd.DataFrame:
     table["delta_vs_resnet34d"] = table["score"] - ref_score
     table["delta_pct"] = 100 * table["delta_vs_resnet34d"] / ref_score
     if run.kind == "ablation":
-        order = {k: i for i, k in enumerate(ABLATION_EXPERIMENTS)}
+        order = {k: i for i, k in enumerate(TABLE1)}
         return table.sort_values("network", key=lambda s: s.map(order).fillna(len(order))).reset_index(drop=True)
     return table.sort_values("score", na_position="last").reset_index(drop=True)
 
@@ -193,14 +211,14 @@ def proxy_fidelity(run: Run, proxy: str = "proxy_score") -> dict[str, Any]:
     """Kendall tau and Spearman rho between a proxy column and the full scores of the stage-2 models."""
     rows = run.final.to_dict("records") if not run.final.empty and proxy in run.final.columns else []
     clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows
-             if r.get("status") == "done"]
+             if r.get("status") == "complete"]
     return rank_correlation(clean, proxy)
 
 
 def failures(run: Run) -> pd.DataFrame:
     """Failed trials and final trainings grouped by reason: stage, reason, count, examples."""
     parts = []
-    for stage, frame, name, bad in (("stage 1", run.trials, "arch", "fail"), ("final", run.final, "label", "failed")):
+    for stage, frame, name, bad in (("stage 1", run.trials, "arch", "failed"), ("final", run.final, "label", "failed")):
         if frame.empty or "failure" not in frame.columns:
             continue
         failed = frame[frame["status"] == bad]

@@ -1,7 +1,10 @@
-"""Typed errors of the search space; the CLI turns each into one line and exit code 2."""
+"""Typed errors of the search spaces; each is bad input (one line and exit code 2 at the CLI)."""
+from __future__ import annotations
+
+from kit.errors import ToolkitError
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(ToolkitError):
     """Base class for every bad-input error raised by `search_spaces`."""
 
 

@@ -6,8 +6,8 @@ import timm
 import torch
 from hypothesis import given, strategies as st
 
-from search_spaces import (BASELINES, PAPER_SEARCHED, Arch, ArchError, arch_label, build_model,
-                           format_arch, parse_arch, resolve_arch)
+from _spaces import BASELINES, PAPER_SEARCHED, Arch, arch_label, build_model, format_arch, parse_arch, resolve_arch
+from search_spaces import ArchError
 
 arches = st.builds(
     Arch,

@@ -2,10 +2,9 @@
 import numpy as np
 import pytest
 
-from search_spaces import FlopWindow, analytic_batch, SearchSpace, SearchSpaceError, analytic_flops, parse_arch, sample_archs
-from search_spaces.feasible import PARAMS, FeasibleParameterisation
-
-SPACE = SearchSpace()
+from _spaces import SPACE, analytic_batch, analytic_flops, face_space, parse_arch
+from search_spaces import FlopWindow, SearchSpaceError, sample_archs
+from search_spaces.resnet_d.feasible import PARAMS, FeasibleParameterisation
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +50,7 @@ def test_encode_rejects_outsiders(p5g):
 
 def test_last_depth_check_matches_brute_force():
     """On a smaller space (3,876 width sequences), against a direct count of every architecture."""
-    small = SearchSpace(max_width=128, res=128)
+    small = face_space(max_width=128, res=128)
     param = FeasibleParameterisation(small, FlopWindow.below("135M", 0.02))
     widths, _, _ = param._table
     rng = np.random.default_rng(2)

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from search_spaces import (BASELINES, PAPER_SEARCHED, Arch, FlopWindow, SearchSpace, analytic_batch,
-                           analytic_complexity, analytic_flops, analytic_params, build_model, count_flops,
-                           resolve_arch, sample_archs)
+from _spaces import (BASELINES, PAPER_SEARCHED, Arch, analytic_batch, analytic_complexity, analytic_flops,
+                     analytic_params, build_model, count_flops, face_space, resolve_arch)
+from search_spaces import FlopWindow, sample_archs
 from search_spaces.flops import count_params
 
 # fvcore's totals at 256x256 with the 6,100-output JMLR head, in GFLOPs (from the issue).
@@ -17,15 +17,15 @@ REFERENCE_FLOPS = {"resnet18d": 2_693_474_304, "resnet26d": 3_403_522_048, "resn
 
 def prior_archs(n: int, block: str, seed: int) -> list[Arch]:
     """Architectures drawn from the whole space (any size), not only a budget window."""
-    space = SearchSpace(block=block)
-    depths, widths = space.draw(np.random.default_rng(seed), 4 * n)
+    space = face_space(block=block)
+    depths, widths = space.draw_prior(np.random.default_rng(seed), 4 * n)
     return [Arch(d, w, block) for d, w in zip(depths[:n], widths[:n])]
 
 
 RANDOM = prior_archs(44, "basic", seed=1) + prior_archs(8, "bottleneck", seed=2)
 EXTREMES = [Arch((1,) * 4, (8,) * 4), Arch((24,) * 4, (512,) * 4), Arch((1, 24, 1, 24), (8, 8, 512, 512)),
             Arch((2, 1, 1, 1), (64, 64, 64, 64)), Arch((1,) * 4, (16,) * 4, "bottleneck")]
-WINDOW = [s.arch for s in sample_archs(SearchSpace(), FlopWindow.below("5G"), 8, seed=3)]
+WINDOW = [s.arch for s in sample_archs(face_space(), FlopWindow.below("5G"), 8, seed=3)]
 
 
 @pytest.mark.parametrize("spec", sorted(REFERENCE_GFLOPS))
@@ -70,9 +70,9 @@ def test_analytic_params_equal_model(arch):
 
 def test_batch_count_equals_scalar_count():
     for block in ("basic", "bottleneck"):
-        space = SearchSpace(block=block)
-        depths, widths = space.draw(np.random.default_rng(7), 3000)
+        space = face_space(block=block)
+        depths, widths = space.draw_prior(np.random.default_rng(7), 3000)
         flops, params = analytic_batch(depths, widths, block, res=192, outputs=99)
         for i in range(0, len(depths), 97):
-            cx = analytic_complexity(Arch(depths[i], widths[i], block), 192, 99)
+            cx = face_space(block=block).complexity(Arch(depths[i], widths[i], block), 192, 99)
             assert (flops[i], params[i]) == (cx.flops, cx.params)

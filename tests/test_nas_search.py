@@ -13,7 +13,8 @@ import optuna
 import pytest
 import yaml
 
-from search_spaces import FlopWindow, analytic_flops, resolve_arch
+from _spaces import analytic_flops, resolve_arch
+from search_spaces import FlopWindow
 from nas.cli import main
 from nas.runs import RunDir, read_table
 
@@ -50,10 +51,10 @@ def check_run(run: RunDir, trials: int) -> list[dict]:
     assert len({r["arch"] for r in rows}) == trials and len({r["number"] for r in rows}) == trials
     for r in rows:
         assert analytic_flops(resolve_arch(r["arch"])) in WINDOW
-        assert r["status"] in ("complete", "pruned", "fail")
+        assert r["status"] in ("complete", "pruned", "failed")
     final = read_table(run.final)
     assert {r["label"] for r in final} >= {"resnet18d"} and len(final) == 2
-    assert all(r["status"] == "done" and Path(r["checkpoint"]).is_file() for r in final)
+    assert all(r["status"] == "complete" and Path(r["checkpoint"]).is_file() for r in final)
     assert all(r["proxy_score"] not in ("", None) for r in final)
     settings = yaml.safe_load(run.config.read_text())
     study = optuna.load_study(study_name=settings["name"], storage=settings["storage"] or

@@ -62,4 +62,5 @@ def test_help_shows_the_presets_defaults_never_none(capsys):
     assert "None" not in text
     smoke = load_preset("smoke")
     assert f"(default: {load_preset('default')['trials']}; smoke preset: {smoke['trials']})" in text
-    assert "(default: 0.05)" in text and "(default: resnet18d,resnet34d,resnet50d)" in text
+    assert "(default: 0.05)" in text and "resnet18d,resnet34d,resnet50d" in text
+    assert SearchSettings().baselines == ["resnet18d", "resnet34d", "resnet50d"]  # the resnet_d space's

@@ -5,18 +5,20 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search_spaces import FlopWindow, SearchSpace, analytic_flops, resolve_arch
-from search_spaces.feasible import FeasibleParameterisation
+from _spaces import SPACE, analytic_flops, resolve_arch
+from nas.schema import run_schema
 from nas.searcher import StudySearch
 from nas.study import (INTERRUPTED, StorageError, finished_trials, load_study, make_sampler, open_storage,
                        reconcile, trial_rows)
+from search_spaces import FlopWindow
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-PARAM = FeasibleParameterisation(SearchSpace(), FlopWindow.below("5G"))
+PARAM = SPACE.parameterisation(FlopWindow.below("5G"))
+SCHEMA = run_schema("faces", "resnet_d")
 
 
 def searcher(url, sampler="regnet", epochs=3, seed=0):
-    return StudySearch(PARAM, make_sampler(sampler, PARAM, seed, 20), open_storage(url), "s", epochs, seed)
+    return StudySearch(PARAM, make_sampler(sampler, PARAM, seed, 20), open_storage(url), "s", epochs, seed, SCHEMA)
 
 
 def url(tmp_path):
@@ -35,7 +37,7 @@ def test_states_and_reasons(tmp_path):
     s.on_trial_complete("d", None, error=True)  # the worker died: told once the callback has the message
     assert s.study.trials[3].state == TrialState.RUNNING
     s.fail("d", "ray: worker died")
-    rows = {r["arch"]: r for r in trial_rows(load_study(url(tmp_path), "s"))}
+    rows = {r["arch"]: r for r in trial_rows(load_study(url(tmp_path), "s"), SCHEMA)}
     states = [t.state for t in load_study(url(tmp_path), "s").trials]
     assert states[:4] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL, TrialState.FAIL]
     assert states[4] == TrialState.RUNNING

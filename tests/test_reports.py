@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from search_spaces import resolve_arch
+from _spaces import resolve_arch
 from nas.runs import read_table
 from reports.cli import main
 from _report_helpers import EXAMPLE_RUN, check_png, copy_run
@@ -141,7 +141,7 @@ def test_failed_trials_and_their_reasons(tmp_path):
     run = copy_run(EXAMPLE_RUN, tmp_path / "failed")
     trials = pd.read_csv(run / "trials.csv", dtype={"failure": object})
     reason = "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
-    trials.loc[[1, 5], ["status", "proxy_score", "failure"]] = ["fail", np.nan, reason]
+    trials.loc[[1, 5], ["status", "proxy_score", "failure"]] = ["failed", np.nan, reason]
     trials.to_csv(run / "trials.csv", index=False)
     assert main([str(run), "--format", "md"]) == 0
     md = (run / "report" / "report.md").read_text()

@@ -6,10 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from search_spaces import (Arch, EmptyWindowError, FlopWindow, SearchSpace, SearchSpaceError, analytic_flops,
-                           iter_samples, sample_archs)
-
-SPACE = SearchSpace()
+from _spaces import SPACE, Arch, analytic_flops, face_space
+from search_spaces import EmptyWindowError, FlopWindow, SearchSpaceError, iter_samples, sample_archs
 WINDOW = FlopWindow.below("5G", tol=0.05)
 
 
@@ -51,7 +49,7 @@ def test_samples_spread_over_the_space(samples):
 
 
 # A tiny space whose members can all be enumerated.
-TINY = SearchSpace(max_depth=3, max_width=24, width_step=8, res=64, outputs=10)
+TINY = face_space(max_depth=3, max_width=24, width_step=8, res=64, outputs=10)
 
 
 def tiny_members() -> dict[Arch, int]:
@@ -63,7 +61,7 @@ def tiny_members() -> dict[Arch, int]:
 def test_prior_draws_are_uniform_over_the_space():
     members = tiny_members()
     assert len(members) == 3 ** 4 * math.comb(3 + 4 - 1, 4)  # 81 depth tuples x 15 width sequences
-    depths, widths = TINY.draw(np.random.default_rng(0), 400_000)
+    depths, widths = TINY.draw_prior(np.random.default_rng(0), 400_000)
     keys = [tuple(d) + tuple(w) for d, w in zip(depths, widths)]
     _, counts = np.unique(np.array(keys), axis=0, return_counts=True)
     assert len(counts) == len(members)
@@ -95,9 +93,8 @@ def test_window_is_exhausted_exactly_then_errors():
 
 def test_smallest_and_largest_bracket_the_space():
     lo, hi = SPACE.flops(SPACE.smallest()), SPACE.flops(SPACE.largest())
-    depths, widths = SPACE.draw(np.random.default_rng(3), 200_000)
-    from search_spaces import analytic_batch
-    flops, _ = analytic_batch(depths, widths)
+    depths, widths = SPACE.draw_prior(np.random.default_rng(3), 200_000)
+    flops, _ = SPACE.batch_complexity(depths, widths)
     assert lo <= flops.min() and flops.max() <= hi
 
 
@@ -105,7 +102,7 @@ def test_smallest_and_largest_bracket_the_space():
 def test_impossible_window_fails_before_sampling(budget, monkeypatch):
     def no_draws(*args, **kwargs):
         raise AssertionError("sampled although the window is outside the space")
-    monkeypatch.setattr(SearchSpace, "draw", no_draws)
+    monkeypatch.setattr(type(SPACE), "draw", no_draws)
     with pytest.raises(EmptyWindowError, match="spans"):
         sample_archs(SPACE, FlopWindow.below(budget), 1)
 
@@ -120,13 +117,13 @@ def test_counts_and_bounds():
     with pytest.raises(SearchSpaceError):
         sample_archs(SPACE, WINDOW, -1)
     with pytest.raises(SearchSpaceError):
-        SearchSpace(block="wide")
+        face_space(block="wide")
     stream = iter_samples(SPACE, WINDOW, seed=0)
     assert next(stream).arch == sample_archs(SPACE, WINDOW, 1, seed=0)[0].arch
 
 
 def test_bottleneck_space_samples():
-    space = SearchSpace(block="bottleneck")
+    space = face_space(block="bottleneck")
     got = sample_archs(space, WINDOW, 20, seed=0)
     assert all(s.arch.block == "bottleneck" and s.flops in WINDOW for s in got)
     assert all(s.flops == analytic_flops(s.arch) for s in got)

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from search_spaces import analytic_flops, resolve_arch
-from search_spaces.cli import main
+from _spaces import analytic_flops, resolve_arch
+from nas.space_cli import main
 
 
 def run(capsys, *argv):
@@ -38,7 +38,7 @@ def test_sample_json_lines(capsys):
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) == 5 and len({r["arch"] for r in rows}) == 5
     for r in rows:
-        assert set(r) == {"arch", "depths", "widths", "gflops", "params_m"}
+        assert set(r) == {"arch", "space", "depths", "widths", "gflops", "params_m"} and r["space"] == "resnet_d"
         arch = resolve_arch(r["arch"])
         assert list(arch.depths) == r["depths"] and list(arch.widths) == r["widths"]
         assert 4.75 <= r["gflops"] <= 5.0 and r["gflops"] * 1e9 == analytic_flops(arch)
@@ -64,12 +64,12 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
 
 
 def test_console_entry_point_exit_codes():
-    ok = subprocess.run([sys.executable, "-m", "search_spaces.cli", "flops", "resnet18d", "--json"],
+    ok = subprocess.run([sys.executable, "-m", "nas.space_cli", "flops", "resnet18d", "--json"],
                         capture_output=True, text=True)
     assert ok.returncode == 0 and json.loads(ok.stdout)["arch"] == "resnet18d"
-    bad = subprocess.run([sys.executable, "-m", "search_spaces.cli", "sample", "--budget", "lots"],
+    bad = subprocess.run([sys.executable, "-m", "nas.space_cli", "sample", "--budget", "lots"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "lots" in bad.stderr
-    usage = subprocess.run([sys.executable, "-m", "search_spaces.cli", "flops", "--res", "x", "resnet18d"],
+    usage = subprocess.run([sys.executable, "-m", "nas.space_cli", "flops", "--res", "x", "resnet18d"],
                            capture_output=True, text=True)
     assert usage.returncode == 2

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from search_spaces import SearchSpaceError
+from search_spaces import DEFAULT_SPACE, SearchSpaceError
 from kit.atomic import atomic_write
 from trainers.errors import CheckpointError
 from trainers.model import build_jmlr
@@ -67,7 +67,7 @@ def check_topology(ckpt: dict[str, Any], signature: dict[str, Any], path: "str |
 def model_from_checkpoint(ckpt: dict[str, Any], path: "str | Path" = "checkpoint") -> nn.Module:
     """Rebuild the network of a checkpoint and load its weights (on the CPU, eval mode)."""
     try:
-        model = build_jmlr(ckpt["arch"], int(ckpt["num_verts"]))
+        model = build_jmlr(ckpt["arch"], int(ckpt["num_verts"]), ckpt.get("space", DEFAULT_SPACE))
         model.load_state_dict(ckpt["model"])
     except (SearchSpaceError, RuntimeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"{path}: weights do not fit architecture {ckpt.get('arch')!r} "

@@ -1,4 +1,4 @@
-"""The JMLR network: a `search_spaces` backbone, global average pooling and one V*5-wide linear head."""
+"""The JMLR network: a backbone of a registered search space, global average pooling and one V*5-wide head."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,15 +6,20 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from search_spaces import Arch, build_model, resolve_arch
+from search_spaces import DEFAULT_SPACE, create_space
 
 OUTPUTS_PER_VERTEX = 5
 """Three world coordinates (x10) and two crop coordinates in [-1, 1] per vertex."""
 
 
-def build_jmlr(arch: "str | Arch", num_verts: int = 1220, **timm_kwargs: Any) -> nn.Module:
+WCPA_VERTS = 1220
+"""Vertices of the WCPA / ARKit face mesh: the head that FLOP budgets are counted with is 1,220 x 5 = 6,100."""
+
+
+def build_jmlr(arch: Any, num_verts: int = WCPA_VERTS, space: str = DEFAULT_SPACE, **timm_kwargs: Any) -> nn.Module:
     """The JMLR net for `arch` (a baseline name or text form) predicting `num_verts` vertices."""
-    return build_model(resolve_arch(arch), num_outputs=num_verts * OUTPUTS_PER_VERTEX, **timm_kwargs)
+    backbones = create_space(space)
+    return backbones.build(backbones.parse(arch), num_outputs=num_verts * OUTPUTS_PER_VERTEX, **timm_kwargs)
 
 
 def split_outputs(out: torch.Tensor, num_verts: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -16,8 +16,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from search_spaces import analytic_flops, analytic_params, arch_label, resolve_arch
+from search_spaces import DEFAULT_SPACE, create_space
 from kit.atomic import write_csv, write_json
+from kit.config import option
 from trainers.augment import AugmentConfig, prepare_batch
 from trainers.checkpoint import CHECKPOINT_NAME, check_topology, load_checkpoint, save_checkpoint
 from trainers.device_data import DeviceData, subset
@@ -25,7 +26,7 @@ from trainers.errors import CheckpointError, ConfigError, DivergedError
 from trainers.evaluate import Predictor, autocast, pose_and_score, predict
 from trainers.feeder import MODES, overlapped, resolve_device
 from trainers.losses import JMLRLoss, LossWeights
-from trainers.model import build_jmlr, split_outputs
+from trainers.model import OUTPUTS_PER_VERTEX, build_jmlr, split_outputs
 from trainers.schedule import jmlr_schedule
 
 # settings that may change between a run and its resumption without changing what it computes
@@ -37,36 +38,44 @@ RESUME_FREE = frozenset({"device", "compile", "cudnn_benchmark", "eval_batch", "
 class TrainConfig:
     """Every setting of one JMLR training; `lr` is for a batch of 512 and scales with `batch`."""
 
-    arch: str
-    epochs: int = 40
-    batch: int = 256
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    warmup_steps: int = 1000  # capped at 10% of the run's steps
-    train_fraction: float = 1.0  # seeded random subset of the training frames (the same for every arch)
-    res: int = 256
-    flip: bool = True
-    jitter: bool = True
-    geo_aug: float = 0.0  # per-sample probability of a small rotation/scale/shift (0: off, as the paper)
-    loss_weights: tuple[float, float, float] = (1.0, 0.25, 2.0)
-    device: str = "auto"
-    compile: bool = False
-    amp: bool | None = None  # None: bf16 autocast on CUDA, fp32 on the CPU
-    seed: int = 0
-    eval_every: int = 1  # validate every N epochs (and always after the last)
-    val_max: int | None = None  # score at most this many validation frames (seeded subset)
-    val_flip_tta: bool = False
-    eval_batch: int = 256
-    data_mode: str = "auto"  # auto | resident | stream
-    pnp_workers: int | None = None
-    check_every: int = 50  # steps between NaN checks (each costs one device sync)
-    cudnn_benchmark: bool = True  # autotune convolutions: pays off over long runs, not over short proxies
-    checkpoint_every: int = 1  # epochs between checkpoints (and always after the last)
+    arch: str = option(help="a baseline name or the space's text form, e.g. resnet34d or d5.3.4.2_w64.160.272.512",
+                       required=True)
+    space: str = option(DEFAULT_SPACE, help="the search space the architecture belongs to")
+    epochs: int = option(40, help="epochs")
+    batch: int = option(256, help="batch size")
+    lr: float = option(0.1, help="learning rate for a batch of 512, scaled linearly with --batch")
+    momentum: float = option(0.9, help="SGD momentum")
+    weight_decay: float = option(5e-4, help="weight decay")
+    warmup_steps: int = option(1000, help="linear warm-up steps, at most 10% of the run")
+    train_fraction: float = option(1.0, help="train on this seeded random fraction of the training frames "
+                                             "(the same for every architecture)")
+    res: int = option(256, help="network input size")
+    flip: bool = option(True, help="flip augmentation (--no-flip: the paper's ablation)")
+    jitter: bool = option(True, help="colour jitter")
+    geo_aug: float = option(0.0, help="probability of a small random rotation/scale/shift per sample (0: off, as "
+                                      "the paper)")
+    loss_weights: tuple[float, float, float] = option((1.0, 0.25, 2.0), parse=str, metavar="V,E,L",
+                                                      help="vertex, edge-length and landmark loss weights (1,0,2: "
+                                                           "no edge loss)")
+    device: str = option("auto", help="auto (the GPU if there is one), cpu, cuda or cuda:N")
+    compile: bool = option(False, help="torch.compile the network (pays off on long runs)")
+    amp: bool | None = option(None, help="bf16 autocast (default: on CUDA only)", cli=False)
+    seed: int = option(0, help="random seed")
+    eval_every: int = option(1, help="validate every N epochs (and always after the last)")
+    val_max: int | None = option(None, help="score at most N validation frames (a seeded subset)")
+    val_flip_tta: bool = option(False, help="validate with flip test-time augmentation", flag="flip-tta")
+    eval_batch: int = option(256, help="inference batch of validation")
+    data_mode: str = option("auto", help="keep splits on the GPU (resident) or stream them from the cache "
+                                         "(auto: by size)", choices=MODES)
+    pnp_workers: int | None = option(None, help="PnP threads (default: the CPU count)")
+    check_every: int = option(50, help="steps between NaN checks (each costs one device sync)", cli=False)
+    cudnn_benchmark: bool = option(True, help="autotune convolutions: pays off over long runs, not short proxies")
+    checkpoint_every: int = option(1, help="epochs between checkpoints (and always after the last)", cli=False)
 
     def __post_init__(self) -> None:
-        self.arch = str(resolve_arch(self.arch)) if not isinstance(self.arch, str) else self.arch.strip()
-        resolve_arch(self.arch)  # an ArchError (exit 2 at the CLI) for an unknown architecture
+        backbones = create_space(self.space)  # a SearchSpaceError (exit 2 at the CLI) for an unknown space
+        parsed = backbones.parse(self.arch)  # an ArchError for an unknown architecture
+        self.arch = self.arch.strip() if isinstance(self.arch, str) else backbones.format(parsed)
         self.loss_weights = tuple(dataclasses.astuple(LossWeights.parse(self.loss_weights)))
         positive = {"epochs": self.epochs, "batch": self.batch, "res": self.res, "eval_every": self.eval_every,
                     "eval_batch": self.eval_batch, "check_every": self.check_every,
@@ -139,7 +148,7 @@ def _sync(device: torch.device) -> None:
 
 
 def _check_resumable(ckpt: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    stored, now = ckpt["config"], config.to_json()
+    stored, now = {"space": DEFAULT_SPACE, **ckpt["config"]}, config.to_json()  # older runs: one space
     diff = sorted(k for k in set(stored) | set(now) if k not in RESUME_FREE and stored.get(k) != now.get(k))
     if diff:
         details = ", ".join(f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in diff)
@@ -185,7 +194,7 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
 
     with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
         torch.manual_seed(config.seed)
-        model = build_jmlr(config.arch, num_verts)  # on the CPU: the same weights on every device
+        model = build_jmlr(config.arch, num_verts, config.space)  # on the CPU: the same weights on every device
     cuda = device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = config.cudnn_benchmark
@@ -255,7 +264,7 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
             row.update(_validate(model, config, data, val_src, val_local, val_labels, amp))
         history.append(row)
         if out and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs):
-            save_checkpoint(ckpt_path, arch=config.arch, num_verts=num_verts, res=config.res,
+            save_checkpoint(ckpt_path, arch=config.arch, space=config.space, num_verts=num_verts, res=config.res,
                             topology=topo.signature(), config=config.to_json(), epoch=epoch + 1,
                             model=model.state_dict(), optimizer=optimizer.state_dict(), history=history)
         if out:
@@ -307,14 +316,15 @@ def _validate(model: torch.nn.Module, config: TrainConfig, data: DeviceData, sou
 
 def _result(config: TrainConfig, num_verts: int, device: torch.device, batch: int, peak_lr: float, steps: int,
             history: list[dict[str, Any]], wall_s: float, checkpoint: str | None) -> TrainResult:
-    arch = resolve_arch(config.arch)
+    backbones = create_space(config.space, res=config.res, outputs=num_verts * OUTPUTS_PER_VERTEX)
+    arch = backbones.parse(config.arch)
+    size = backbones.complexity(arch)
     last = history[-1] if history else {}
     scored = [h for h in history if h.get("score") is not None]
     final = scored[-1] if scored and scored[-1] is last else {}
     speeds = [h["images_per_s"] for h in history]
     return TrainResult(
-        arch=arch_label(arch), gflops=analytic_flops(arch, config.res, num_verts * 5) / 1e9,
-        params_m=analytic_params(arch, num_verts * 5) / 1e6, score=final.get("score"),
+        arch=backbones.label(arch), gflops=size.flops / 1e9, params_m=size.params / 1e6, score=final.get("score"),
         v1_v2=final.get("v1_v2"), v1_v3=final.get("v1_v3"), v1_v4_x10=final.get("v1_v4_x10"),
         epochs=len(history), images_per_s=float(np.median(speeds)) if speeds else 0.0,
         device=_device_name(device), train_loss=last.get("train_loss", float("nan")),

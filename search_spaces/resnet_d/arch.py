@@ -1,4 +1,4 @@
-"""The architecture value type: four stage depths and widths of a timm ResNet-'d'."""
+"""The ResNet-'d' architecture value type: four stage depths and widths of a timm ResNet-'d'."""
 from __future__ import annotations
 
 import json

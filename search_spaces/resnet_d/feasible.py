@@ -26,15 +26,18 @@ from __future__ import annotations
 
 import itertools
 from functools import cached_property
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from search_spaces.arch import NUM_STAGES, Arch
+
+from search_spaces.base import check_window
 from search_spaces.budget import FlopWindow
-from search_spaces.flops import analytic_batch
-from search_spaces.sampler import SearchSpace, check_window
 from search_spaces.errors import EmptyWindowError, SearchSpaceError
+from search_spaces.resnet_d.arch import NUM_STAGES, Arch
+
+if TYPE_CHECKING:
+    from search_spaces.resnet_d.space import ResNetD
 
 DEPTH_PARAMS = tuple(f"u_d{i + 1}" for i in range(NUM_STAGES))
 WIDTH_PARAMS = tuple(f"u_w{i + 1}" for i in range(NUM_STAGES))
@@ -57,7 +60,9 @@ def _centre(values: np.ndarray, value: int) -> float:
 class FeasibleParameterisation:
     """Maps `[0, 1)^8` onto the architectures of `space` inside `window`."""
 
-    def __init__(self, space: SearchSpace, window: FlopWindow) -> None:
+    params = PARAMS
+
+    def __init__(self, space: "ResNetD", window: FlopWindow) -> None:
         check_window(space, window)
         self.space, self.window = space, window
 
@@ -71,12 +76,12 @@ class FeasibleParameterisation:
         slots = np.array(list(itertools.combinations(range(sp.n_widths + k - 1), k)), dtype=np.int64)
         widths = (slots - np.arange(k) + 1) * sp.width_step
         ones = np.ones_like(widths)
-        base, _ = analytic_batch(ones, widths, sp.block, sp.res, sp.outputs)
+        base, _ = sp.batch_complexity(ones, widths)
         rest = np.empty((len(widths), k), dtype=np.int64)
         for i in range(k):
             depths = ones.copy()
             depths[:, i] = 2
-            rest[:, i] = analytic_batch(depths, widths, sp.block, sp.res, sp.outputs)[0] - base
+            rest[:, i] = sp.batch_complexity(depths, widths)[0] - base
         return widths, base, rest
 
     def _flops(self, depths: tuple[int, ...]) -> np.ndarray:

@@ -1,0 +1,33 @@
+"""The task registry: `nas` reaches a task's data, model head, loss and metric only through it.
+
+Entries are import paths, so naming a task costs nothing until it is used; `get_task` loads its module (a light
+one: the task imports its heavy parts, torch included, only where it trains or evaluates).
+"""
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+
+from kit.errors import ToolkitError
+from kit.task import Task
+
+TASKS: dict[str, str] = {"faces": "trainers.task:FaceTask"}
+DEFAULT_TASK = "faces"
+
+
+class TaskError(ToolkitError):
+    """An unknown task name."""
+
+
+def list_tasks() -> list[str]:
+    """Names of the registered tasks."""
+    return sorted(TASKS)
+
+
+@lru_cache(maxsize=None)
+def get_task(name: str = DEFAULT_TASK) -> Task:
+    """The registered task `name`."""
+    if name not in TASKS:
+        raise TaskError(f"unknown task {name!r}; registered: {', '.join(list_tasks())}")
+    module, _, attr = TASKS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)()

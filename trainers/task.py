@@ -1,0 +1,65 @@
+"""The face task (JMLR on WCPA-layout data) behind the task seam that `nas` calls (`kit.task.Task`).
+
+Light to import: torch and the training code load only when a method trains or evaluates.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from kit.task import Experiment, MetricSpec, OnEpoch
+
+OUTPUTS_PER_VERTEX = 5  # trainers.model's head: world x, y, z and crop x, y per vertex
+WCPA_VERTS = 1220  # the WCPA / ARKit mesh
+NO_EDGE = (1.0, 0.0, 2.0)  # L_vert + L_land: the paper's row without the edge-length term
+PAPER_LOSS = "1,0.25,2"
+
+
+class FaceTask:
+    """Perspective 3D face reconstruction: the JMLR head (V x 5 outputs), its loss, PnP and the WCPA error."""
+
+    name = "faces"
+    metric = MetricSpec("score", "mm", "min", ("v1_v2", "v1_v3", "v1_v4_x10"), "held-out WCPA score")
+    flop_res = 256
+    flop_outputs = WCPA_VERTS * OUTPUTS_PER_VERTEX  # budgets are counted with the 6,100-output head
+    ablation_columns = ("flip", "loss_weights")
+
+    def check_data(self, data: str | None) -> None:
+        """Refuse a `--data` that is neither a crop cache nor a WCPA root (nothing is built here)."""
+        from facedata.embedded import check_data
+        check_data(data)
+
+    def prepare_data(self, data: str | None, out: Path, *, res: int, seed: int, size: Mapping[str, int],
+                     progress: Callable[[str, int], Callable[[int], None]] | None = None) -> Path:
+        """The crop cache a search uses: `data` as given, a cache of a WCPA root, or the embedded synthetic set
+        of `size['subjects']` x `size['frames_per_subject']` frames, made once under `out/.data`."""
+        from facedata.embedded import prepare_data
+        return prepare_data(data, out, res, seed, size["subjects"], size["frames_per_subject"], progress)
+
+    def open(self, path: str, device: str) -> Any:
+        """The cache's train and validation splits prepared on `device`."""
+        from trainers.device_data import DeviceData
+        return DeviceData.open(path, device)
+
+    def train(self, settings: Mapping[str, Any], data: Any, out_dir: Path | None, on_epoch: OnEpoch | None) -> dict:
+        """Train one JMLR network (`trainers.train.TrainConfig` takes the settings) and return its result."""
+        from trainers.train import TrainConfig, train
+        result = train(TrainConfig(**settings), data, out_dir, on_epoch, resume=True)
+        return {**result.metrics(), "history": result.history}
+
+    def evaluate(self, checkpoints: Sequence[str], data: Any, split: str = "val") -> dict:
+        """The WCPA score of one checkpoint or an ensemble (predictions averaged before PnP)."""
+        from trainers.evaluate import evaluate
+        return evaluate(list(checkpoints), data, split).metrics()
+
+    def ablation(self, searched: str) -> list[Experiment]:
+        """The JMLR paper's Table 1, in its order: flip, the edge loss, ResNet depth, the searched net, ensemble."""
+        def row(key: str, arch: str, flip: bool = True, loss: tuple | None = None) -> Experiment:
+            options = {"flip": flip, **({"loss_weights": loss} if loss else {})}
+            text = ",".join(f"{w:g}" for w in loss) if loss else PAPER_LOSS
+            return Experiment(key, arch, options, columns={"flip": flip, "loss_weights": text})
+        return [row("resnet34d", "resnet34d"), row("resnet34d-noflip", "resnet34d", flip=False),
+                row("resnet18d", "resnet18d"), row("resnet50d", "resnet50d"), row("searched", searched),
+                row("resnet34d-noedge", "resnet34d", loss=NO_EDGE),
+                Experiment("ensemble", f"resnet34d+{searched}", members=("resnet34d", "searched"),
+                           columns={"flip": True, "loss_weights": PAPER_LOSS})]
