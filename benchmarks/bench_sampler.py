@@ -17,8 +17,9 @@ import time
 import numpy as np
 import torch
 
-from search_spaces import Arch, FlopWindow, SearchSpace, analytic_flops, count_flops, parse_arch, sample_archs
-from search_spaces.sampler import acceptance_rate
+from search_spaces import FlopWindow, acceptance_rate, create_space, sample_archs
+from search_spaces.flops import count_flops
+from search_spaces.resnet_d import Arch, parse_arch
 
 
 def cpu_name() -> str:
@@ -56,7 +57,7 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     torch.set_num_threads(1)
-    space, window = SearchSpace(), FlopWindow.below(args.budget, args.tol)
+    space, window = create_space("resnet_d", outputs=6100), FlopWindow.below(args.budget, args.tol)
 
     # 1. analytic sampler, end to end (draw, count, reject, deduplicate)
     sample_archs(space, window, 100, seed=args.seed + 1)  # warm-up
@@ -70,19 +71,19 @@ def main() -> None:
     draws = feasible = 0
     start = time.perf_counter()
     while time.perf_counter() - start < args.fvcore_seconds:
-        depths, widths = space.draw(rng, 1)
+        depths, widths = space.draw_prior(rng, 1)
         if not len(depths):
             continue  # a repeated width slot: redrawn, as the analytic sampler does
         draws += 1
-        feasible += count_flops(Arch(depths[0], widths[0])) in window
+        feasible += count_flops(space, Arch(depths[0], widths[0])) in window
     fv_elapsed = time.perf_counter() - start
     fv_draw_rate = draws / fv_elapsed
     fv_rate_expected = fv_draw_rate * accept
 
     # 3. one count of the paper's architecture
     paper = parse_arch("d5.3.4.2_w64.160.272.512")
-    t_analytic = time_per_call(lambda: analytic_flops(paper), 1.0)
-    t_fvcore = time_per_call(lambda: count_flops(paper), 3.0)
+    t_analytic = time_per_call(lambda: space.flops(paper), 1.0)
+    t_fvcore = time_per_call(lambda: count_flops(space, paper), 3.0)
 
     print(f"\ndevice: {cpu_name()}, 1 core pinned; torch {torch.__version__}; window {window}")
     print(f"acceptance of prior draws: {accept:.4%}\n")

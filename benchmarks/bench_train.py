@@ -12,7 +12,7 @@ here with `nas-data synth` and `nas-data cache` unless `--data`/`--cache` name e
 
 Model FLOP utilisation: fvcore counts one multiply-add as one FLOP, so a forward pass is 2 x the
 analytic count in hardware FLOPs, and a training step is taken as 3 x the forward (backward ~ 2 x
-forward): MFU = 6 x analytic_flops x images/s / peak (dense bf16 peak; TF32 peak for the reference).
+forward): MFU = 6 x analytic FLOPs x images/s / peak (dense bf16 peak; TF32 peak for the reference).
 
 GPU:  python benchmarks/bench_train.py --json bench_train.json
 CPU smoke test (tiny, checks the plumbing only):
@@ -36,7 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_pipeline import ReferenceDataset  # noqa: E402
 
-from search_spaces import analytic_flops, resolve_arch  # noqa: E402
+from search_spaces import create_space  # noqa: E402
 from trainers.device_data import DeviceData  # noqa: E402
 from trainers.feeder import resolve_device  # noqa: E402
 from trainers.losses import JMLRLoss  # noqa: E402
@@ -183,7 +183,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     root, cache_path = make_data(args)
     data = DeviceData.open(cache_path, device)
     topo = data.topology
-    flops = analytic_flops(resolve_arch(args.arch), args.res, topo.num_verts * 5)
+    space = create_space("resnet_d", res=args.res, outputs=topo.num_verts * 5)
+    flops = space.flops(space.parse(args.arch))
     train_flops = 6.0 * flops  # 2 hardware FLOPs per fvcore multiply-add, backward ~ 2 x forward
 
     rows = []

@@ -14,7 +14,7 @@ import time
 
 import torch
 
-from search_spaces import FlopWindow, SearchSpace, sample_archs
+from search_spaces import FlopWindow, create_space, sample_archs
 from trainers.device_data import DeviceData
 from trainers.train import TrainConfig, train
 
@@ -33,7 +33,7 @@ def main() -> None:
     t0 = time.perf_counter()
     data = DeviceData.open(args.cache, "auto")
     upload = time.perf_counter() - t0
-    archs = [str(s.arch) for s in sample_archs(SearchSpace(), FlopWindow.below(args.budget), args.archs, args.seed)]
+    archs = [str(s.arch) for s in sample_archs(create_space("resnet_d", outputs=6100), FlopWindow.below(args.budget), args.archs, args.seed)]
     rows = []
     for bench in (False, True):
         for arch in archs:

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 
 import ray
 
+from kit.errors import ToolkitError
 
-class ClusterError(RuntimeError):
+
+class ClusterError(ToolkitError):
     """A Ray cluster that cannot be reached or cannot run a single trial."""
 
 
@@ -57,9 +59,14 @@ class Slots:
 
 
 def plan_slots(gpus_per_trial: float, cpus_per_trial: int | None) -> Slots:
-    """One trial per `gpus_per_trial` GPUs; CPUs shared out evenly; on a CPU-only cluster one at a time."""
+    """Slots for the connected cluster's CPUs and GPUs (see `slots_for`)."""
     total = ray.cluster_resources()
-    cpus, gpus = int(total.get("CPU", 1)), float(total.get("GPU", 0))
+    return slots_for(int(total.get("CPU", 1)), float(total.get("GPU", 0)), gpus_per_trial, cpus_per_trial)
+
+
+def slots_for(cpus: int, gpus: float, gpus_per_trial: float, cpus_per_trial: int | None) -> Slots:
+    """One trial per `gpus_per_trial` GPUs (fractions pack several on a GPU); CPUs shared out evenly; on a
+    CPU-only cluster, trials of `cpus_per_trial` CPUs (default: all of them, one at a time)."""
     if gpus >= 1e-9 and gpus_per_trial > 0:
         if gpus_per_trial > gpus:
             raise ClusterError(f"--gpus-per-trial {gpus_per_trial} is more than the {gpus:g} GPUs of the cluster")

@@ -29,11 +29,6 @@ def _proxies() -> list[str]:
     return list_proxies()
 
 
-def _tasks() -> list[str]:
-    from nas.tasks import list_tasks
-    return list_tasks()
-
-
 @dataclass
 class SearchSettings:
     """Everything `nas-search` needs to run (and re-run) one search; written to config.yaml."""
@@ -42,7 +37,8 @@ class SearchSettings:
                                     "window is [(1 - tol) * budget, budget]")
     tol: float = option(0.05, help="window tolerance")
     space: str = option(DEFAULT_SPACE, help="search space", choices=list_spaces())
-    task: str = option("faces", help="task: its data, model head, loss and metric", choices=_tasks())
+    task: str = option("faces", help="task: its data, model head, loss and metric (registered: faces; or "
+                                     "package.module:Class)")
     data: str | None = option(None, help="crop cache or WCPA root (default: the embedded synthetic set, made once)")
     trials: int = option(64, help="stage-1 proxy trainings")
     sampler: str = option("regnet", help="regnet: uniform in the window (RegNet-style); tpe / nsga2: Optuna's",
@@ -84,7 +80,7 @@ class SearchSettings:
                 space.parse(b)
         except SearchSpaceError as exc:
             raise SettingsError(str(exc)) from None
-        choices = {"sampler": SAMPLERS, "scheduler": SCHEDULERS, "proxy_score": _proxies(), "task": _tasks()}
+        choices = {"sampler": SAMPLERS, "scheduler": SCHEDULERS, "proxy_score": _proxies()}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise SettingsError(f"--{key.replace('_', '-')} must be one of {', '.join(allowed)}, "

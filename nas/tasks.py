@@ -26,8 +26,13 @@ def list_tasks() -> list[str]:
 
 @lru_cache(maxsize=None)
 def get_task(name: str = DEFAULT_TASK) -> Task:
-    """The registered task `name`."""
-    if name not in TASKS:
-        raise TaskError(f"unknown task {name!r}; registered: {', '.join(list_tasks())}")
-    module, _, attr = TASKS[name].partition(":")
-    return getattr(importlib.import_module(module), attr)()
+    """The registered task `name`, or the class at an import path `package.module:Class` (how a task that is not
+    registered here, e.g. a user's or a test's, reaches Ray's worker processes by name)."""
+    path = TASKS.get(name, name if ":" in name else None)
+    if path is None:
+        raise TaskError(f"unknown task {name!r}; registered: {', '.join(list_tasks())} (or give module:Class)")
+    module, _, attr = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)()
+    except (ImportError, AttributeError) as exc:
+        raise TaskError(f"task {name!r} cannot be loaded: {exc}") from None

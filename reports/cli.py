@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from kit.cli import run_main
 from reports.tables import ReportError
 
 
@@ -32,25 +33,25 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return formats
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; a missing or unreadable run folder is one line on stderr and exit code 2."""
-    args = build_parser().parse_args(argv)
-    try:
-        from reports.render import write_report
-        from reports.tables import load_run, run_status
-        formats = parse_formats(args.format)
-        run = load_run(args.run_dir)
-        out = Path(args.out) if args.out else run.root / "report"
-        written = write_report(run, out, formats)
-    except ReportError as exc:
-        print(f"nas-report: error: {exc}", file=sys.stderr)
-        return 2
+def report(args: argparse.Namespace) -> None:
+    """Read the run folder, write the report, say what was written."""
+    from reports.render import write_report
+    from reports.tables import load_run, run_status
+    formats = parse_formats(args.format)
+    run = load_run(args.run_dir)
+    out = Path(args.out) if args.out else run.root / "report"
+    written = write_report(run, out, formats)
     status = run_status(run)
     if status.partial:
         print(f"nas-report: partial run: {'; '.join(status.notes)}", file=sys.stderr)
     for path in written:
         print(f"nas-report: wrote {path}")
-    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; a missing or unreadable run folder is one line on stderr and exit code 2."""
+    args = build_parser().parse_args(argv)
+    return run_main("nas-report", lambda: report(args))
 
 
 if __name__ == "__main__":

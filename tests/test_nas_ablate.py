@@ -41,6 +41,8 @@ def rows_by_label(run: Path) -> dict[str, dict[str, str]]:
     return {r["label"]: r for r in read_table(run / "final.csv")}
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_the_grid_is_trained_as_asked(ablation):
     rows = rows_by_label(ablation)
     assert sorted(rows) == sorted(f"{e}-s{s}" for e in ABLATION_EXPERIMENTS for s in SEEDS)
@@ -66,6 +68,8 @@ def test_the_grid_is_trained_as_asked(ablation):
 SCORE_REL = 1e-3
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_ensemble_averages_its_members_before_pnp(ablation, tiny_cache):
     from trainers.device_data import DeviceData
     from trainers.evaluate import evaluate
@@ -84,6 +88,8 @@ def test_ensemble_averages_its_members_before_pnp(ablation, tiny_cache):
                                                      + float(rows[f"searched-s{seed}"]["gflops"]))
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_report_renders_table_1_beside_the_paper(ablation, tmp_path):
     from reports.cli import main as report
     assert report([str(ablation), "--out", str(tmp_path)]) == 0
@@ -106,6 +112,8 @@ def test_report_renders_table_1_beside_the_paper(ablation, tmp_path):
         check_png(png)
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_several_seeds_give_mean_and_sd(ablation, tmp_path):
     from reports.cli import main as report
     run = copy_run(ablation, tmp_path / "seeds")
@@ -122,6 +130,8 @@ def test_several_seeds_give_mean_and_sd(ablation, tmp_path):
     assert f"{table.loc['resnet18d', 'score']:.2f} ± {table.loc['resnet18d', 'score_sd']:.2f}" in md
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_resume_of_a_finished_ablation_changes_nothing(ablation):
     before = (ablation / "final.csv").read_bytes()
     assert main(["--name", "abl", "--out", str(ablation.parent), "--resume"]) == 0

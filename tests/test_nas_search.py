@@ -65,8 +65,10 @@ def check_run(run: RunDir, trials: int) -> list[dict]:
     return rows
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_search_end_to_end_then_resume_is_a_no_op(tiny_cache, tmp_path, capsys):
-    assert main(search_args(tiny_cache, tmp_path, "e2e")) == 0
+    assert main(_override(search_args(tiny_cache, tmp_path, "e2e"), ["--scheduler", "asha"])) == 0  # the default
     run = RunDir(tmp_path / "e2e")
     check_run(run, 3)
     assert (run.ray / "stage1-0").is_dir() and (run.ray / "stage2-0").is_dir()
@@ -88,6 +90,8 @@ def _wait_rows(path: Path, n: int, proc: subprocess.Popen, timeout: float) -> No
     raise AssertionError(f"no {n} finished trials in {timeout} s")
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_killed_driver_resumes_without_losing_or_repeating_trials(tiny_cache, tmp_path, ray_tmp):
     args = search_args(tiny_cache, tmp_path, "killed", 5)
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", *args], stdout=subprocess.DEVNULL,
@@ -109,6 +113,8 @@ def test_killed_driver_resumes_without_losing_or_repeating_trials(tiny_cache, tm
         assert after[number] == row
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_trials_spread_over_a_two_node_cluster(tiny_cache, tmp_path, ray_tmp):
     port = "6391"
     env = {**os.environ, **LOOPBACK_ENV}
@@ -173,6 +179,9 @@ def _postgres_ids() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
+@pytest.mark.ray
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_search_against_postgresql(tiny_cache, tmp_path, postgres):
     assert main(search_args(tiny_cache, tmp_path, "pg", 3, "--storage", postgres)) == 0
     run = RunDir(tmp_path / "pg")

@@ -38,6 +38,8 @@ def search_report(search_run, tmp_path_factory):
     return out
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_report_files(search_report):
     assert (search_report / "report.md").is_file() and (search_report / "report.html").is_file()
     figures = {p.stem for p in (search_report / "figures").glob("*.png")}
@@ -52,6 +54,8 @@ def test_report_files(search_report):
     assert len(re.findall(r"!\[", md)) == len(figures)
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_html_is_self_contained(search_report):
     page = (search_report / "report.html").read_text()
     refs = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", page)
@@ -61,6 +65,8 @@ def test_html_is_self_contained(search_report):
     assert embedded == {p.read_bytes() for p in (search_report / "figures").glob("*.png")}
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_tables_match_the_run(search_run, search_report):
     final = {r["label"]: r for r in read_table(search_run / "final.csv")}
     table = pd.read_csv(search_report / "tables" / "comparison.csv")
@@ -83,6 +89,8 @@ def test_tables_match_the_run(search_run, search_report):
         assert [row[f"w{i}"] for i in range(1, 5)] == list(arch.widths)
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_narrative_states_the_run(search_run, search_report):
     md = (search_report / "report.md").read_text()
     summary = json.loads((search_run / "summary.json").read_text())["rank_correlation"]
@@ -151,6 +159,8 @@ def test_failed_trials_and_their_reasons(tmp_path):
                                          "examples": f"{trials.loc[1, 'arch']}, {trials.loc[5, 'arch']}"}]
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_partial_runs_are_reported_as_partial(search_run, tmp_path, capsys):
     run = copy_run(search_run, tmp_path / "killed")
     rows = read_table(run / "trials.csv")[:2]
@@ -200,6 +210,22 @@ def test_bad_format_is_exit_2(capsys):
     assert main([str(EXAMPLE_RUN), "--format", "pdf", "--out", "/nonexistent/never"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pdf" in err[0]
+
+
+def test_reports_render_with_torch_timm_and_ray_blocked(tmp_path):
+    """A report needs the run folder's files only: importing torch, timm or Ray fails here, and it still renders."""
+    code = ("import sys\n"
+            "class Block:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name.split('.')[0] in ('torch', 'timm', 'ray', 'fvcore', 'cv2'):\n"
+            "            raise ImportError('blocked: ' + name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "from reports.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", code, str(EXAMPLE_RUN), "--out", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "report.md").is_file()
 
 
 def test_reports_import_no_training_code_and_no_ray():

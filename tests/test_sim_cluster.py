@@ -2,12 +2,16 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import sim_cluster  # noqa: E402
 from ray_local import kill_ray  # noqa: E402
 from nas.runs import read_table  # noqa: E402
 
 
+@pytest.mark.ray
+@pytest.mark.slow
 def test_trials_spread_over_three_nodes_with_declared_gpus(tiny_cache, tmp_path):
     # head + 2 workers, 1 CPU and 1 declared GPU each; the trials train on the CPU (no CUDA here)
     row = sim_cluster.measure(3, tiny_cache, tmp_path, trials=6, timeout=240, say=lambda text: None)

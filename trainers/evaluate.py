@@ -123,25 +123,35 @@ def load_predictors(paths: Sequence["str | Path"], topology: Topology,
     return predictors
 
 
+def score_split(predictors: Sequence[Predictor], data: DeviceData, split: str, local: np.ndarray | None = None, *,
+                flip_tta: bool = False, batch: int = 256, amp: bool | None = None, workers: int | None = None,
+                progress: Callable[[int], None] | None = None) -> EvalResult:
+    """Predict rows `local` of a split (all by default), solve their poses and score them where labelled: the one
+    validation path of training, `nas-eval` and ensembles."""
+    source = data.source(split)
+    if source is None:
+        raise CacheError(f"the cache holds no {split!r} frames")
+    local = np.arange(len(source)) if local is None else np.sort(np.asarray(local, dtype=np.int64))
+    verts, points = predict(predictors, source, local, data.flip_index, batch=batch, flip_tta=flip_tta, amp=amp,
+                            progress=progress)
+    labels = data.labels(split, local)
+    labelled = split != "test" and np.isfinite(labels["verts"]).all() and np.isfinite(labels["R_t"]).all()
+    frame, r_t, score, failures = pose_and_score(
+        verts, points, labels["tform"], data.topology, verts_gt=labels["verts"] if labelled else None,
+        R_t_gt=labels["R_t"] if labelled else None, workers=workers)
+    return EvalResult(data.rows[split][local], verts, frame, r_t, score, failures)
+
+
 def evaluate(checkpoints: Sequence["str | Path"], data: DeviceData, split: str = "val", *,
              flip_tta: bool = False, batch: int = 256, workers: int | None = None,
              progress: Callable[[int], None] | None = None) -> EvalResult:
     """Predict a split with one checkpoint or an ensemble, solve poses and score labelled splits."""
     if not checkpoints:
         raise ConfigError("no checkpoint given")
-    source = data.source(split)
-    if source is None:
+    if data.source(split) is None:
         raise CacheError(f"the cache holds no {split!r} frames")
     predictors = load_predictors(checkpoints, data.topology, data.device)
-    order = np.arange(len(source))
-    verts, points = predict(predictors, source, order, data.flip_index, batch=batch, flip_tta=flip_tta,
-                            progress=progress)
-    labels = data.labels(split, order)
-    labelled = split != "test" and np.isfinite(labels["verts"]).all() and np.isfinite(labels["R_t"]).all()
-    frame, r_t, score, failures = pose_and_score(
-        verts, points, labels["tform"], data.topology, verts_gt=labels["verts"] if labelled else None,
-        R_t_gt=labels["R_t"] if labelled else None, workers=workers)
-    return EvalResult(data.rows[split][order], verts, frame, r_t, score, failures)
+    return score_split(predictors, data, split, flip_tta=flip_tta, batch=batch, workers=workers, progress=progress)
 
 
 SUBMISSION_ID_COLUMNS = ("subject_id", "facial_action", "img_id")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from kit.task import Experiment, MetricSpec, OnEpoch
+from kit.task import Experiment, MetricSpec, OnEpoch, Probe
 
 OUTPUTS_PER_VERTEX = 5  # trainers.model's head: world x, y, z and crop x, y per vertex
 WCPA_VERTS = 1220  # the WCPA / ARKit mesh
@@ -51,6 +51,28 @@ class FaceTask:
         """The WCPA score of one checkpoint or an ensemble (predictions averaged before PnP)."""
         from trainers.evaluate import evaluate
         return evaluate(list(checkpoints), data, split).metrics()
+
+    def probe(self, settings: Mapping[str, Any], data: Any, batch: int) -> Probe:
+        """The network of `settings` at initialisation, seeded as training seeds it, and the first `batch`
+        training frames (no augmentation) with the JMLR loss on them."""
+        import torch
+        from trainers.augment import prepare_batch
+        from trainers.losses import JMLRLoss
+        from trainers.model import build_jmlr, split_outputs
+        from trainers.train import TrainConfig
+        config = TrainConfig(**settings)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            model = build_jmlr(config.arch, data.topology.num_verts, config.space)
+        model = model.to(data.device).train()
+        source = data.source("train")
+        first = next(source.iter_batches(list(range(min(batch, len(source)))), batch, drop_last=False))
+        x, verts, points = prepare_batch(first.images, first.verts, first.points, res=config.res)
+        loss_fn = JMLRLoss(data.topology.triangles, config.weights).to(data.device)
+
+        def loss(out: Any) -> Any:
+            return loss_fn(*split_outputs(out.float(), data.topology.num_verts), verts, points)[0]
+        return Probe(model, x, loss)
 
     def ablation(self, searched: str) -> list[Experiment]:
         """The JMLR paper's Table 1, in its order: flip, the edge loss, ResNet depth, the searched net, ensemble."""

@@ -23,7 +23,7 @@ from trainers.augment import AugmentConfig, prepare_batch
 from trainers.checkpoint import CHECKPOINT_NAME, check_topology, load_checkpoint, save_checkpoint
 from trainers.device_data import DeviceData, subset
 from trainers.errors import CheckpointError, ConfigError, DivergedError
-from trainers.evaluate import Predictor, autocast, pose_and_score, predict
+from trainers.evaluate import Predictor, autocast, score_split
 from trainers.feeder import MODES, overlapped, resolve_device
 from trainers.losses import JMLRLoss, LossWeights
 from trainers.model import OUTPUTS_PER_VERTEX, build_jmlr, split_outputs
@@ -190,7 +190,6 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
     schedule = jmlr_schedule(config.lr, batch, total_steps, config.warmup_steps)
     val_src = data.source("val") if "val" in data.rows else None
     val_local = subset(len(val_src), limit=config.val_max, seed=config.seed) if val_src is not None else None
-    val_labels = data.labels("val", val_local) if val_src is not None else None
 
     with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
         torch.manual_seed(config.seed)
@@ -261,7 +260,7 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
                                "loss_vert": means[1], "loss_edge": means[2], "loss_land": means[3],
                                "images_per_s": steps_per_epoch * batch / train_s, "train_s": train_s}
         if val_src is not None and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
-            row.update(_validate(model, config, data, val_src, val_local, val_labels, amp))
+            row.update(_validate(model, config, data, val_local, amp))
         history.append(row)
         if out and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs):
             save_checkpoint(ckpt_path, arch=config.arch, space=config.space, num_verts=num_verts, res=config.res,
@@ -302,16 +301,14 @@ def make_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn:
     return step
 
 
-def _validate(model: torch.nn.Module, config: TrainConfig, data: DeviceData, source: Any, local: np.ndarray,
-              labels: dict[str, np.ndarray], amp: bool) -> dict[str, Any]:
+def _validate(model: torch.nn.Module, config: TrainConfig, data: DeviceData, local: np.ndarray,
+              amp: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     model.eval()
-    verts, points = predict([Predictor(model, config.res)], source, local, data.flip_index,
-                            batch=config.eval_batch, flip_tta=config.val_flip_tta, amp=amp)
+    result = score_split([Predictor(model, config.res)], data, "val", local, flip_tta=config.val_flip_tta,
+                         batch=config.eval_batch, amp=amp, workers=config.pnp_workers)
     model.train()
-    _, _, score, failures = pose_and_score(verts, points, labels["tform"], data.topology, verts_gt=labels["verts"],
-                                           R_t_gt=labels["R_t"], workers=config.pnp_workers)
-    return {**score.as_dict(), "pnp_failures": failures, "val_s": time.perf_counter() - t0}
+    return {**result.score.as_dict(), "pnp_failures": result.pnp_failures, "val_s": time.perf_counter() - t0}
 
 
 def _result(config: TrainConfig, num_verts: int, device: torch.device, batch: int, peak_lr: float, steps: int,
