@@ -16,7 +16,8 @@ from ray import tune
 from kit.config import ConfigError, option, overrides
 from kit.errors import one_line
 from kit.task import Experiment
-from nas.cluster import Slots
+from nas.cluster import Slots, slots_for
+from nas.packing import decide
 from nas.final import FinalRecorder, fit_grid, full_plan, is_done
 from nas.runs import ABLATE_COMMAND, RunDir, final_columns, read_table, update_summary, write_table
 from nas.schema import Status, run_schema
@@ -45,7 +46,8 @@ class AblateSettings:
     out: str = option("runs", help="output folder")
     address: str | None = option(None, help="Ray cluster to join ('auto' or host:port; also RAY_ADDRESS); "
                                             "default: start Ray locally")
-    gpus_per_trial: float = option(1.0, help="GPUs per training")
+    gpus_per_trial: float | None = option(None, help="GPUs per training (default: measured, see nas-search)",
+                                          parse=lambda t: None if t == "auto" else float(t), metavar="auto|GPUS")
     cpus_per_trial: int | None = option(None, help="CPUs per training (default: shared out evenly)")
     command: str = option(ABLATE_COMMAND, help="which command wrote this config", cli=False)
 
@@ -58,7 +60,7 @@ class AblateSettings:
             self.searched = str(self.search_space().parse(self.searched))
         except SearchSpaceError as exc:
             raise SettingsError(f"--searched: {exc}") from None
-        if not self.gpus_per_trial >= 0:
+        if self.gpus_per_trial is not None and not self.gpus_per_trial >= 0:
             raise SettingsError(f"--gpus-per-trial must not be negative, got {self.gpus_per_trial}")
         check_name(self.name)
         if self.command != ABLATE_COMMAND:
@@ -152,7 +154,19 @@ def run_ensemble(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
     tune.report({**result, "wall_s": time.perf_counter() - start, "checkpoint": "", **where})
 
 
-def run_ablation(s: AblateSettings, run: RunDir, data: Path, slots: Slots, log=print) -> list[dict[str, Any]]:
+def ablation_slots(s: AblateSettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print) -> Slots:
+    """Trainings per GPU: `--gpus-per-trial` where given, else measured on resnet34d under the full schedule."""
+    cpus, gpus = cluster
+    if s.gpus_per_trial is not None or gpus < 1:
+        return slots_for(cpus, gpus, s.gpus_per_trial if s.gpus_per_trial is not None else 1.0, s.cpus_per_trial)
+    plan = full_plan(s.task, s.space, data, run, epochs=s.epochs, res=s.res, batch=s.batch, seed=s.seed, threads=None)
+    decided = decide("packing", run.summary, s.task, plan, "resnet34d", s.epochs, 1, cluster, log)
+    log(f"packing: {decided.reason}")
+    return slots_for(cpus, gpus, decided.gpus_per_trial, s.cpus_per_trial)
+
+
+def run_ablation(s: AblateSettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print
+                 ) -> list[dict[str, Any]]:
     """Train what is missing of the grid, then score the ensembles; returns the final.csv rows."""
     task = get_task(s.task)
     grid = task.ablation(s.searched)
@@ -162,6 +176,7 @@ def run_ablation(s: AblateSettings, run: RunDir, data: Path, slots: Slots, log=p
     recorder = FinalRecorder(run, model_rows(s, grid), schema, columns)
     write_table(run.final, recorder.rows(), columns)
     update_summary(run.summary, ablation="running")
+    slots = ablation_slots(s, run, data, cluster, log)
     threads = slots.cpus if slots.gpus == 0 else None
 
     def pending(kind_ensemble: bool) -> list[dict[str, Any]]:

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> None:
     import ray
     from nas.ablate import run_ablation
     from nas.cli import print_comparison
-    from nas.cluster import connect, plan_slots, probe
+    from nas.cluster import cluster_size, connect, probe
     from nas.runs import RunDir, read_summary, read_table, write_yaml
     from nas.tasks import get_task
 
@@ -82,13 +82,12 @@ def run(args: argparse.Namespace) -> None:
     if settings.address and settings.address != "auto":
         probe(settings.address)
     connect(settings.address)
-    slots = plan_slots(settings.gpus_per_trial, settings.cpus_per_trial)
     if not resuming:
         write_yaml(run_dir.config, settings.to_dict())
     print(f"nas-ablate: run folder {run_dir.root}; searched architecture {settings.searched}")
     data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=settings.res, seed=settings.seed,
                              size={"subjects": 1, "frames_per_subject": 1})
-    rows = run_ablation(settings, run_dir, data, slots)
+    rows = run_ablation(settings, run_dir, data, cluster_size())
     print_comparison(rows, task.metric, ref=ref, title=title)
     print(f"nas-ablate: render it with: nas-report {run_dir.root}")
     ray.shutdown()

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> None:
     """Resolve settings, join Ray, prepare data, run both stages, print the comparison."""
     import ray
     from kit.progress import progress
-    from nas.cluster import connect, gpu_count, plan_slots, probe
+    from nas.cluster import cluster_size, connect, gpu_count, probe
     from nas.final import run_stage2
     from nas.runs import RunDir, write_yaml
     from nas.search import run_stage1
@@ -89,9 +89,9 @@ def run(args: argparse.Namespace) -> None:
                                  size={"subjects": settings.synth_subjects,
                                        "frames_per_subject": settings.synth_frames_per_subject}, progress=start)
     print(f"nas-search: data {data}")
-    slots = plan_slots(settings.gpus_per_trial, settings.cpus_per_trial)
-    run_stage1(settings, run_dir, data, slots)
-    rows = run_stage2(settings, run_dir, data, slots)
+    cluster = cluster_size()
+    run_stage1(settings, run_dir, data, cluster)
+    rows = run_stage2(settings, run_dir, data, cluster)
     print_comparison(rows, task.metric)
     print(f"nas-search: render the report with: nas-report {run_dir.root}")
     ray.shutdown()

@@ -58,12 +58,6 @@ class Slots:
         return {"cpu": self.cpus, "gpu": self.gpus}
 
 
-def plan_slots(gpus_per_trial: float, cpus_per_trial: int | None) -> Slots:
-    """Slots for the connected cluster's CPUs and GPUs (see `slots_for`)."""
-    total = ray.cluster_resources()
-    return slots_for(int(total.get("CPU", 1)), float(total.get("GPU", 0)), gpus_per_trial, cpus_per_trial)
-
-
 def slots_for(cpus: int, gpus: float, gpus_per_trial: float, cpus_per_trial: int | None) -> Slots:
     """One trial per `gpus_per_trial` GPUs (fractions pack several on a GPU); CPUs shared out evenly; on a
     CPU-only cluster, trials of `cpus_per_trial` CPUs (default: all of them, one at a time)."""
@@ -75,6 +69,12 @@ def slots_for(cpus: int, gpus: float, gpus_per_trial: float, cpus_per_trial: int
         return Slots(per, gpus_per_trial, concurrent)
     per = min(cpus_per_trial or cpus, cpus)
     return Slots(per, 0.0, max(1, cpus // per))
+
+
+def cluster_size() -> tuple[int, float]:
+    """CPUs and GPUs of the connected cluster."""
+    total = ray.cluster_resources()
+    return int(total.get("CPU", 1)), float(total.get("GPU", 0))
 
 
 def gpu_count() -> int:

@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 from ray import tune
 
-from nas.cluster import Slots
+from nas.cluster import Slots, slots_for
+from nas.packing import decide
 from nas.proxies import get_proxy, history_proxies
 from nas.runs import RunDir, final_columns, rank_correlation, read_table, update_summary, write_table
 from nas.schema import FINAL, Schema, Status, run_schema
@@ -33,8 +34,8 @@ def full_plan(task: str, space: str, data: Path, run: RunDir, *, epochs: int, re
 
 def final_plan(s: SearchSettings, data: Path, run: RunDir, threads: int | None) -> TrialPlan:
     """Stage 2's full schedule."""
-    return full_plan(s.task, s.space, data, run, epochs=s.final_epochs, res=s.final_res, batch=s.batch, seed=s.seed,
-                     threads=threads)
+    return replace(full_plan(s.task, s.space, data, run, epochs=s.final_epochs, res=s.final_res, batch=s.batch,
+                             seed=s.seed, threads=threads), pnp=s.pnp)
 
 
 def stage2_models(s: SearchSettings) -> list[dict[str, Any]]:
@@ -111,7 +112,21 @@ def fit_grid(trainable: Callable[..., None], plans: dict[str, Any], jobs: list[d
     tuner.fit()
 
 
-def run_stage2(s: SearchSettings, run: RunDir, data: Path, slots: Slots, log=print) -> list[dict[str, Any]]:
+def stage2_slots(s: SearchSettings, run: RunDir, data: Path, arch: str, cluster: tuple[int, float],
+                 log=print) -> Slots:
+    """Final trainings per GPU: `--gpus-per-trial` where given, else measured (a probe of `arch` under the full
+    schedule: they share a GPU where idle time is left to fill and memory allows)."""
+    cpus, gpus = cluster
+    if s.gpus_per_trial is not None or gpus < 1:
+        return slots_for(cpus, gpus, s.gpus_per_trial if s.gpus_per_trial is not None else 1.0, s.cpus_per_trial)
+    decided = decide("packing_stage2", run.summary, s.task, final_plan(s, data, run, None), arch, s.final_epochs, 1,
+                     cluster, log)
+    log(f"packing: stage 2: {decided.reason}")
+    return slots_for(cpus, gpus, decided.gpus_per_trial, s.cpus_per_trial)
+
+
+def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print
+               ) -> list[dict[str, Any]]:
     """Train what is missing of stage 2; returns the final.csv rows."""
     schema = run_schema(s.task, s.space)
     columns = final_columns(schema)
@@ -126,6 +141,7 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, slots: Slots, log=pri
         log(f"stage 2: {sum(j['plan'] == 'final' for j in jobs)} full trainings "
             f"({s.final_epochs} epochs) and {sum(j['plan'] == 'proxy' for j in jobs)} baseline proxies")
         update_summary(run.summary, stage2="running")
+        slots = stage2_slots(s, run, data, jobs[0]["arch"], cluster, log)
         threads = slots.cpus if slots.gpus == 0 else None
         plans = {"proxy": replace(proxy_plan(s, data, threads), eval_every_epoch=True),
                  "final": final_plan(s, data, run, threads)}

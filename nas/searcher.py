@@ -20,7 +20,7 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
 from nas.schema import Schema
-from nas.study import describe
+from nas.study import RERUN, describe
 from search_spaces import Parameterisation
 
 
@@ -29,8 +29,9 @@ class StudySearch(OptunaSearch):
 
     def __init__(self, param: Parameterisation, sampler: optuna.samplers.BaseSampler,
                  storage: optuna.storages.BaseStorage, study_name: str, max_epochs: int, seed: int,
-                 schema: Schema, mode: str = "min") -> None:
+                 schema: Schema, mode: str = "min", share: float = 1.0) -> None:
         self._param = param
+        self._share = share  # the GPU share of a trial: an out-of-memory trial on a shared GPU is run again
         param.resolve({})  # builds the space's tables now, not inside the first suggestion
         self._max_epochs = max_epochs
         self._attrs = schema.reported()
@@ -68,7 +69,10 @@ class StudySearch(OptunaSearch):
                 ot_trial.set_user_attr(key, result[key])
         if result.get("epoch") is not None:
             ot_trial.set_user_attr("epochs", result["epoch"])
-        if result.get("failed"):
+        if result.get("failed") and result.get("oom") and self._share < 1:
+            ot_trial.set_user_attr("rerun", True)  # not the architecture's fault: it runs again on a whole GPU
+            self._tell(trial_id, TrialState.FAIL, None, f"{RERUN} ({result.get('failure')})")
+        elif result.get("failed"):
             self._tell(trial_id, TrialState.FAIL, None, result.get("failure") or "failed")
         elif not result:
             self._tell(trial_id, TrialState.FAIL, None, "the trial ended without reporting a result")

@@ -49,7 +49,9 @@ class SearchSettings:
     proxy_score: str = option("final", help="the proxy that ranks architectures (final: last held-out score; "
                                             "tse: sum of training losses)", choices=_proxies())
     scheduler: str = option("asha", help="asha stops weak proxies early", choices=SCHEDULERS)
-    gpus_per_trial: float = option(1.0, help="GPUs per trial; fractions pack small proxies")
+    gpus_per_trial: float | None = option(None, help="GPUs per trial (fractions pack several on a GPU); default: "
+                                                     "measured, see nas/packing.py",
+                                          parse=lambda t: None if t == "auto" else float(t), metavar="auto|GPUS")
     cpus_per_trial: int | None = option(None, help="CPUs per trial (default: shared out evenly)")
     top_k: int = option(3, help="searched architectures trained fully in stage 2")
     final_epochs: int = option(40, help="epochs of stage-2 trainings")
@@ -57,6 +59,8 @@ class SearchSettings:
     baselines: list[str] | None = option(None, help="comma-separated baselines trained in stage 2 "
                                                     "(default: the space's, e.g. resnet18d,resnet34d,resnet50d)")
     batch: int = option(256, help="batch size")
+    pnp: str = option("auto", help="pose solver of validation: torch (batched, on the GPU), cv2 (OpenCV on CPU "
+                                   "threads); auto: torch on a GPU, cv2 on the CPU", choices=("auto", "cv2", "torch"))
     val_max: int | None = option(2000, help="validation frames scored after each proxy epoch")
     data_res: int = option(256, help="crop size of the embedded data set")
     synth_subjects: int = option(50, help="subjects of the embedded synthetic data set")
@@ -95,7 +99,7 @@ class SearchSettings:
             raise SettingsError(f"--top-k must not be negative, got {self.top_k}")
         if not 0 < self.proxy_fraction <= 1:
             raise SettingsError(f"--proxy-fraction must be in (0, 1], got {self.proxy_fraction}")
-        if not self.gpus_per_trial >= 0:
+        if self.gpus_per_trial is not None and not self.gpus_per_trial >= 0:
             raise SettingsError(f"--gpus-per-trial must not be negative, got {self.gpus_per_trial}")
         check_name(self.name)
 

@@ -19,6 +19,7 @@ from nas.schema import TRIALS, Schema, Status
 from search_spaces import Parameterisation, SearchSpace, iter_samples
 
 INTERRUPTED = "interrupted: the driver stopped before the trial finished"
+RERUN = "out of memory on a shared GPU: run again on a whole GPU"
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 STATUS = {TrialState.COMPLETE: Status.COMPLETE, TrialState.PRUNED: Status.PRUNED, TrialState.FAIL: Status.FAILED,
           TrialState.RUNNING: Status.RUNNING, TrialState.WAITING: Status.PENDING}
@@ -104,10 +105,26 @@ def is_interrupted(trial: FrozenTrial) -> bool:
     return trial.user_attrs.get("failure") == INTERRUPTED
 
 
+def is_superseded(trial: FrozenTrial) -> bool:
+    """A trial that does not count: interrupted, or out of memory on a shared GPU (both are run again)."""
+    return is_interrupted(trial) or bool(trial.user_attrs.get("rerun"))
+
+
+def enqueue_reruns(study: optuna.Study) -> int:
+    """Queue again, with the same parameters, every out-of-memory trial not queued yet; returns how many."""
+    queued = {t.user_attrs.get("rerun_of") for t in study.get_trials(deepcopy=False) if not is_interrupted(t)}
+    count = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("rerun") and t.number not in queued:
+            study.enqueue_trial(t.params, user_attrs={"rerun_of": t.number})
+            count += 1
+    return count
+
+
 def reconcile(study: optuna.Study) -> int:
     """Mark trials left RUNNING by a killed driver as failed-interrupted; returns how many."""
     count = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # WAITING: queued, still to run
         optuna.Trial(study, t._trial_id).set_user_attr("failure", INTERRUPTED)
         study.tell(t.number, state=TrialState.FAIL)
         count += 1
@@ -116,7 +133,7 @@ def reconcile(study: optuna.Study) -> int:
 
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Trials that ran to an end (complete, pruned or failed), not counting interrupted ones."""
-    return [t for t in study.get_trials(deepcopy=False, states=FINISHED) if not is_interrupted(t)]
+    return [t for t in study.get_trials(deepcopy=False, states=FINISHED) if not is_superseded(t)]
 
 
 def trial_row(t: FrozenTrial, schema: Schema) -> dict[str, Any]:

@@ -46,6 +46,7 @@ class TrialPlan:
     checkpoints: str | None = None  # folder for resumable checkpoints, one sub-folder per label
     threads: int | None = None
     cudnn_benchmark: bool = True
+    pnp: str = "auto"  # pose solver of validation (the task's choice of auto, cv2, torch)
     options: tuple[tuple[str, Any], ...] = ()  # the task's own training options, e.g. (("flip", False),)
 
     def settings(self, arch: str, device: str) -> dict[str, Any]:
@@ -53,7 +54,7 @@ class TrialPlan:
         return {"space": self.space, "arch": arch, "epochs": self.epochs, "batch": self.batch, "res": self.res,
                 "train_fraction": self.train_fraction, "seed": self.seed, "val_max": self.val_max,
                 "eval_every": 1 if self.eval_every_epoch else self.epochs, "device": device,
-                "cudnn_benchmark": self.cudnn_benchmark, **dict(self.options)}
+                "cudnn_benchmark": self.cudnn_benchmark, "pnp": self.pnp, **dict(self.options)}
 
 
 def location() -> dict[str, str]:
@@ -113,8 +114,14 @@ def _fail(exc: BaseException, proxy: Proxy, epoch: int, where: Mapping[str, str]
         traceback.print_exc()
     if device_name() == "cuda":
         _torch().cuda.empty_cache()  # an out-of-memory trial must not starve the next one
-    tune.report({"failed": 1, "failure": one_line(exc), "proxy": proxy.worst(), "epoch": epoch, **where,
-                 "reported_at": time.time()})
+    tune.report({"failed": 1, "failure": one_line(exc), "oom": int(is_out_of_memory(exc)), "proxy": proxy.worst(),
+                 "epoch": epoch, **where, "reported_at": time.time()})
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether a training failed because the GPU ran out of memory (PyTorch's error, or cuDNN/cuBLAS's words)."""
+    oom = getattr(_torch(), "OutOfMemoryError", None)
+    return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
 def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:

@@ -11,7 +11,6 @@ import pytest
 
 from _spaces import analytic_flops, resolve_arch
 from flaky_task import doomed
-from nas.cluster import plan_slots
 from nas.runs import RunDir, read_table
 from nas.search import run_stage1
 from nas.settings import make_settings
@@ -45,11 +44,11 @@ def ray_session():
 def stage1(cache: Path, out: Path, name: str, **settings):
     """Stage 1 of a toy search (32x32 crops, 2 proxy epochs); returns the trials and the study."""
     values = {"budget": "5G", "data": str(cache), "trials": 4, "proxy_epochs": 2, "proxy_res": 32, "batch": 8,
-              "val_max": 8, "scheduler": "none", "name": name, "out": str(out), **settings}
+              "val_max": 8, "scheduler": "none", "cpus_per_trial": 1, "name": name, "out": str(out), **settings}
     s = make_settings(values, "smoke")
     run = RunDir(s.run_dir)
     run.root.mkdir(parents=True)
-    run_stage1(s, run, cache, plan_slots(0, 1), log=lambda *a: None)
+    run_stage1(s, run, cache, (2, 0.0), log=lambda *a: None)  # 2 CPUs, no GPU: two trials at a time
     return read_table(run.trials), optuna.load_study(study_name=name, storage=s.storage_url)
 
 

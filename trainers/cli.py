@@ -19,7 +19,11 @@ def _data_options(parser: argparse.ArgumentParser, train: bool) -> None:
         parser.add_argument("--device", default="auto", help="auto: the GPU if there is one (default); cpu, cuda")
         parser.add_argument("--data-mode", default="auto", choices=("auto", "resident", "stream"),
                             help="keep the split on the GPU (resident) or stream it from the cache (default: by size)")
-        parser.add_argument("--pnp-workers", type=positive_int, default=None, help="PnP threads (default: CPU count)")
+        parser.add_argument("--pnp-workers", type=positive_int, default=None,
+                            help="PnP threads of the OpenCV solver (default: CPU count)")
+        parser.add_argument("--pnp", default="auto", choices=("auto", "cv2", "torch"),
+                            help="pose solver: torch (batched, on the GPU), cv2 (OpenCV on CPU threads); "
+                                 "auto (default): torch on a GPU, cv2 on the CPU")
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -91,7 +95,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     source = data.source(args.split)
     with one_bar(f"predict {args.split}", len(source) if source is not None else 0) as advance:
         result = evaluate(args.checkpoint, data, args.split, flip_tta=args.flip_tta, batch=args.batch,
-                          workers=args.pnp_workers, progress=advance)
+                          workers=args.pnp_workers, pnp=args.pnp, progress=advance)
     metrics: dict[str, Any] = {**result.metrics(), "split": args.split, "flip_tta": args.flip_tta,
                                "checkpoints": [str(c) for c in args.checkpoint]}
     out = args.out or ("submission.npy" if args.split == "test" else None)

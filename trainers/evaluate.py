@@ -20,6 +20,7 @@ from trainers.errors import CacheError, ConfigError
 from trainers.metrics import WcpaScore, wcpa_error
 from trainers.model import split_outputs
 from trainers.pose import solve_pose
+from trainers.pose_batch import solve_pose_batch
 from facedata.conventions import crop_to_frame
 from trainers.targets import rescale_points, target_to_verts, unit_to_pixels
 
@@ -98,12 +99,27 @@ class EvalResult:
         return {**base, "images": int(len(self.rows)), "pnp_failures": self.pnp_failures}
 
 
+PNP_SOLVERS = ("auto", "cv2", "torch")
+
+
+def solve(verts: np.ndarray, frame: np.ndarray, topology: Topology, solver: str = "cv2",
+          device: "torch.device | str" = "cpu", workers: int | None = None) -> np.ndarray:
+    """PnP for every image: OpenCV one image at a time on CPU threads (`cv2`), or the batched torch solver on
+    `device` (`torch`); `auto` takes the torch solver where `device` is a GPU, OpenCV otherwise."""
+    if solver not in PNP_SOLVERS:
+        raise ConfigError(f"unknown PnP solver {solver!r}; expected one of {PNP_SOLVERS}")
+    if solver == "torch" or (solver == "auto" and torch.device(device).type == "cuda"):
+        return solve_pose_batch(verts, frame, topology.projection, topology.image_size, device=device)
+    return solve_pose(verts, frame, topology.projection, topology.image_size, workers=workers)
+
+
 def pose_and_score(verts: np.ndarray, points_crop: np.ndarray, tform: np.ndarray, topology: Topology, *,
-                   verts_gt: np.ndarray | None = None, R_t_gt: np.ndarray | None = None,
-                   workers: int | None = None) -> tuple[np.ndarray, np.ndarray, WcpaScore | None, int]:
+                   verts_gt: np.ndarray | None = None, R_t_gt: np.ndarray | None = None, workers: int | None = None,
+                   solver: str = "cv2", device: "torch.device | str" = "cpu"
+                   ) -> tuple[np.ndarray, np.ndarray, WcpaScore | None, int]:
     """Frame points, PnP `R_t`, the WCPA score (where ground truth is given) and the PnP failure count."""
     frame = crop_to_frame(points_crop, tform)
-    r_t = solve_pose(verts, frame, topology.projection, topology.image_size, workers=workers)
+    r_t = solve(verts, frame, topology, solver, device, workers)
     failures = int(np.isnan(r_t).any(axis=(1, 2)).sum())
     score = wcpa_error(verts_gt, R_t_gt, verts, r_t) if verts_gt is not None else None
     return frame, r_t, score, failures
@@ -125,7 +141,7 @@ def load_predictors(paths: Sequence["str | Path"], topology: Topology,
 
 def score_split(predictors: Sequence[Predictor], data: DeviceData, split: str, local: np.ndarray | None = None, *,
                 flip_tta: bool = False, batch: int = 256, amp: bool | None = None, workers: int | None = None,
-                progress: Callable[[int], None] | None = None) -> EvalResult:
+                pnp: str = "auto", progress: Callable[[int], None] | None = None) -> EvalResult:
     """Predict rows `local` of a split (all by default), solve their poses and score them where labelled: the one
     validation path of training, `nas-eval` and ensembles."""
     source = data.source(split)
@@ -138,12 +154,12 @@ def score_split(predictors: Sequence[Predictor], data: DeviceData, split: str, l
     labelled = split != "test" and np.isfinite(labels["verts"]).all() and np.isfinite(labels["R_t"]).all()
     frame, r_t, score, failures = pose_and_score(
         verts, points, labels["tform"], data.topology, verts_gt=labels["verts"] if labelled else None,
-        R_t_gt=labels["R_t"] if labelled else None, workers=workers)
+        R_t_gt=labels["R_t"] if labelled else None, workers=workers, solver=pnp, device=data.device)
     return EvalResult(data.rows[split][local], verts, frame, r_t, score, failures)
 
 
 def evaluate(checkpoints: Sequence["str | Path"], data: DeviceData, split: str = "val", *,
-             flip_tta: bool = False, batch: int = 256, workers: int | None = None,
+             flip_tta: bool = False, batch: int = 256, workers: int | None = None, pnp: str = "auto",
              progress: Callable[[int], None] | None = None) -> EvalResult:
     """Predict a split with one checkpoint or an ensemble, solve poses and score labelled splits."""
     if not checkpoints:
@@ -151,7 +167,8 @@ def evaluate(checkpoints: Sequence["str | Path"], data: DeviceData, split: str =
     if data.source(split) is None:
         raise CacheError(f"the cache holds no {split!r} frames")
     predictors = load_predictors(checkpoints, data.topology, data.device)
-    return score_split(predictors, data, split, flip_tta=flip_tta, batch=batch, workers=workers, progress=progress)
+    return score_split(predictors, data, split, flip_tta=flip_tta, batch=batch, workers=workers, pnp=pnp,
+                       progress=progress)
 
 
 SUBMISSION_ID_COLUMNS = ("subject_id", "facial_action", "img_id")

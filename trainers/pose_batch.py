@@ -82,9 +82,8 @@ def _weak_perspective(x: torch.Tensor, xn: torch.Tensor) -> list[tuple[torch.Ten
 
 def _residuals(rot, t, x, uv, k) -> tuple[torch.Tensor, torch.Tensor]:
     """Pixel reprojection residuals (N, V, 2) and camera points (N, V, 3)."""
-    pc = torch.einsum("nij,nvj->nvi", rot, x) + t[:, None]
-    z = pc[..., 2:].clamp_min(1e-9)
-    proj = torch.stack([k[0, 0] * pc[..., 0] / z[..., 0] + k[0, 2], k[1, 1] * pc[..., 1] / z[..., 0] + k[1, 2]], -1)
+    pc = torch.baddbmm(t[:, None], x, rot.transpose(1, 2))  # R X + t for every point
+    proj = pc[..., :2] / pc[..., 2:].clamp_min(1e-9) * torch.stack([k[0, 0], k[1, 1]]) + torch.stack([k[0, 2], k[1, 2]])
     return proj - uv, pc
 
 
@@ -93,13 +92,15 @@ def _refine(rot, t, x, uv, k, iterations: int = ITERATIONS) -> tuple[torch.Tenso
     lam = torch.full((len(x),), 1e-3, dtype=x.dtype, device=x.device)
     res, pc = _residuals(rot, t, x, uv, k)
     cost = (res ** 2).sum((1, 2))
-    for _ in range(iterations):
+    for i in range(iterations):
+        if i % 10 == 9 and bool((lam > 1e6).all()):  # every image has stopped improving: one sync per 10 steps
+            break
         z = pc[..., 2].clamp_min(1e-9)
-        du = torch.stack([k[0, 0] / z, torch.zeros_like(z), -k[0, 0] * pc[..., 0] / z ** 2], -1)
-        dv = torch.stack([torch.zeros_like(z), k[1, 1] / z, -k[1, 1] * pc[..., 1] / z ** 2], -1)
-        dp = torch.stack([du, dv], -2)  # (N, V, 2, 3)
-        rx = pc - t[:, None]
-        jac = torch.cat([-dp @ _skew(rx), dp], -1).reshape(len(x), -1, 6)  # d res / d(omega, dt)
+        zero = torch.zeros_like(z)
+        du = torch.stack([k[0, 0] / z, zero, -k[0, 0] * pc[..., 0] / z ** 2], -1)  # d u / d P_cam
+        dv = torch.stack([zero, k[1, 1] / z, -k[1, 1] * pc[..., 1] / z ** 2], -1)
+        q = pc - t[:, None]  # R X: d P_cam / d omega = -[q]x, so a row a of dP gives a^T(-[q]x) = q x a
+        jac = torch.cat([torch.linalg.cross(q, du), du, torch.linalg.cross(q, dv), dv], -1).reshape(len(x), -1, 6)
         jtj, jtr = jac.transpose(1, 2) @ jac, (jac.transpose(1, 2) @ res.reshape(len(x), -1, 1))[..., 0]
         damp = jtj + lam[:, None, None] * torch.diag_embed(torch.diagonal(jtj, dim1=1, dim2=2).clamp_min(1e-12))
         step = -torch.linalg.solve(damp, jtr)

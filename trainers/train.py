@@ -30,8 +30,8 @@ from trainers.model import OUTPUTS_PER_VERTEX, build_jmlr, split_outputs
 from trainers.schedule import jmlr_schedule
 
 # settings that may change between a run and its resumption without changing what it computes
-RESUME_FREE = frozenset({"device", "compile", "cudnn_benchmark", "eval_batch", "data_mode", "pnp_workers", "check_every",
-                         "checkpoint_every"})
+RESUME_FREE = frozenset({"device", "compile", "cudnn_benchmark", "eval_batch", "data_mode", "pnp_workers", "pnp",
+                         "check_every", "checkpoint_every"})
 
 
 @dataclass
@@ -67,7 +67,9 @@ class TrainConfig:
     eval_batch: int = option(256, help="inference batch of validation")
     data_mode: str = option("auto", help="keep splits on the GPU (resident) or stream them from the cache "
                                          "(auto: by size)", choices=MODES)
-    pnp_workers: int | None = option(None, help="PnP threads (default: the CPU count)")
+    pnp_workers: int | None = option(None, help="PnP threads of the OpenCV solver (default: the CPU count)")
+    pnp: str = option("auto", help="pose solver of validation: torch (batched, on the GPU), cv2 (OpenCV on CPU "
+                                   "threads), auto: torch on a GPU, cv2 on the CPU", choices=("auto", "cv2", "torch"))
     check_every: int = option(50, help="steps between NaN checks (each costs one device sync)", cli=False)
     cudnn_benchmark: bool = option(True, help="autotune convolutions: pays off over long runs, not short proxies")
     checkpoint_every: int = option(1, help="epochs between checkpoints (and always after the last)", cli=False)
@@ -306,7 +308,7 @@ def _validate(model: torch.nn.Module, config: TrainConfig, data: DeviceData, loc
     t0 = time.perf_counter()
     model.eval()
     result = score_split([Predictor(model, config.res)], data, "val", local, flip_tta=config.val_flip_tta,
-                         batch=config.eval_batch, amp=amp, workers=config.pnp_workers)
+                         batch=config.eval_batch, amp=amp, workers=config.pnp_workers, pnp=config.pnp)
     model.train()
     return {**result.score.as_dict(), "pnp_failures": result.pnp_failures, "val_s": time.perf_counter() - t0}
 

@@ -1,0 +1,132 @@
+"""How many trainings share one GPU, decided from measurement rather than from a flag (issue 13).
+
+A probe trains one architecture of the search alone on a GPU for one epoch of the plan and measures what a
+training needs: the GPU memory its process holds (allocator and data, plus a CUDA context), how long it takes
+to set up, to train an epoch and to score one, and its training images per second. A training keeps the GPU
+busy only while it trains; set-up, validation and the gaps between trials leave it idle. With its busy share
+`duty` over a whole schedule, and the busy phases of k trainings taken as independent, the GPU idles a share
+(1 - duty)^k of the time; k is the fewest trainings that bring that under 1 - `target` (10%), as far as memory
+and CPUs allow (contention stretches the busy phases, so the real idle share is lower still):
+
+    per_gpu = min(ceil(log(1 - target) / log(1 - duty)), memory / (safety * footprint), CPUs per GPU / 2, limit)
+
+`--gpus-per-trial` still overrides. A trial that runs out of memory anyway is run again on a whole GPU
+(`nas.search`), never recorded as a bad architecture.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+CONTEXT_GB = 0.6  # what a CUDA context and cuDNN/cuBLAS workspaces hold outside the allocator (measured ~0.5 GB)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What one training needs, measured alone on a GPU."""
+
+    footprint_gb: float  # GPU memory of the training's process (allocator reserved + context)
+    gpu_gb: float  # memory of the GPU
+    setup_s: float  # data on the device to the first step: building the network and optimiser
+    epoch_s: float  # one training epoch of the plan
+    val_s: float  # one validation
+    img_s: float  # training images per second
+
+    def duty(self, epochs: int, validations: int) -> float:
+        """The share of a training's wall time that the GPU spends training."""
+        busy = epochs * self.epoch_s
+        return busy / max(busy + self.setup_s + validations * self.val_s, 1e-9)
+
+    def to_dict(self) -> dict[str, float]:
+        """Plain form for summary.json."""
+        return {k: round(v, 4) for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True)
+class Packing:
+    """The decision: trainings per GPU, and the numbers and words that justify it."""
+
+    per_gpu: int
+    reason: str
+    measure: dict[str, float]
+
+    @property
+    def gpus_per_trial(self) -> float:
+        """The GPU share of one trial."""
+        return 1.0 / self.per_gpu
+
+
+def per_gpu(m: Measure, epochs: int, validations: int, cpus_per_gpu: int, limit: int = 8, headroom: float = 0.9,
+            safety: float = 1.5, target: float = 0.9) -> Packing:
+    """Trainings per GPU from measured numbers (a pure function; see the module's docstring)."""
+    duty = m.duty(epochs, validations)
+    by_memory = max(1, int(headroom * m.gpu_gb // (safety * m.footprint_gb)))
+    idle = 1.0 - duty
+    by_duty = 1 if idle <= 1.0 - target else min(limit, math.ceil(math.log(1.0 - target) / math.log(idle) - 1e-9))
+    by_cpu = max(1, cpus_per_gpu // 2)
+    k = max(1, min(by_memory, by_duty, by_cpu, limit))
+    reason = (f"{k} per GPU: one training keeps the GPU busy {100 * duty:.0f}% of its time, {by_duty} keep it busy "
+              f"{100 * target:.0f}%; memory allows {by_memory} ({m.footprint_gb:.1f} of {m.gpu_gb:.0f} GB each, "
+              f"x{safety} margin); {cpus_per_gpu} CPUs per GPU allow {by_cpu}; at most {limit}")
+    return Packing(k, reason, {**m.to_dict(), "duty": round(duty, 4)})
+
+
+def probe(task_name: str, plan: Any, arch: str) -> dict[str, float]:
+    """Train `arch` alone for one epoch of `plan` (with its validation) and measure it; runs in a Ray worker."""
+    import torch
+
+    from nas.tasks import get_task
+    from nas.trial import device_name, prepared
+    device = device_name()
+    task = get_task(task_name)
+    data = prepared(task_name, plan.data, device)
+    settings = {**plan.settings(arch, device), "epochs": 1, "eval_every": 1}
+    rows: list[dict[str, Any]] = []
+    for _ in range(2):  # the first run pays for lazy CUDA, cuDNN and kernel loading, which reused workers do not
+        rows.clear()
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        task.train(settings, data, None, lambda epoch, row: rows.append(row))
+        wall = time.perf_counter() - start
+    row = rows[-1]
+    free, total = torch.cuda.mem_get_info()
+    return {"footprint_gb": torch.cuda.memory_reserved() / 1e9 + CONTEXT_GB, "gpu_gb": total / 1e9,
+            "setup_s": max(wall - row["train_s"] - row.get("val_s", 0.0), 0.0), "epoch_s": row["train_s"],
+            "val_s": row.get("val_s", 0.0), "img_s": row["images_per_s"]}
+
+
+def calibrate(task_name: str, plan: Any, arch: str) -> Measure:
+    """`probe` on one whole GPU of the cluster, as a Ray task."""
+    import ray
+    remote = ray.remote(num_gpus=1, num_cpus=1, max_retries=0)(probe)
+    return Measure(**ray.get(remote.remote(task_name, plan, arch)))
+
+
+def decide(key: str, summary: Path, task: str, plan: Any, arch: str, epochs: int, validations: int,
+           cluster: tuple[int, float], log: Callable[[str], None] = print) -> Packing:
+    """The packing stored under `key` in summary.json, else measured now (a probe of `arch` under `plan`) and
+    stored there, so that a resumed run keeps its decision."""
+    from nas.runs import read_summary, update_summary
+    stored = from_summary(read_summary(summary).get(key))
+    if stored is not None:
+        return stored
+    log(f"packing: measuring one training of {arch} alone on a GPU ({key})")
+    cpus, gpus = cluster
+    decided = per_gpu(calibrate(task, plan, arch), epochs, validations, int(cpus // max(gpus, 1)))
+    update_summary(summary, **{key: to_summary(decided)})
+    return decided
+
+
+def from_summary(values: Mapping[str, Any] | None) -> Packing | None:
+    """A packing stored in summary.json (a resumed run keeps its decision)."""
+    if not values:
+        return None
+    return Packing(int(values["per_gpu"]), str(values["reason"]), dict(values.get("measure", {})))
+
+
+def to_summary(p: Packing) -> dict[str, Any]:
+    """Plain form for summary.json."""
+    return {"per_gpu": p.per_gpu, "reason": p.reason, "measure": p.measure}
