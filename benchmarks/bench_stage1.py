@@ -8,6 +8,7 @@ Phases (each writes PHASE.json and PHASE_trials.csv into --out; a phase whose JS
     after    measured packing, batched torch PnP on the GPU (the new defaults), seed 0
     repeat   as `after`, training seed 1 (same architectures): the proxy's seed-to-seed agreement
     stage2   stage 2 of the `after` run (top 2 + resnet18d, resnet34d, --final-epochs short)
+    after_cv2  as `after` but with OpenCV's PnP on the CPU (which solver suits shared GPUs)
     data     only make the data (and print the crop cache's path)
 
     python benchmarks/bench_stage1.py --out OUT [--done DIR] [--phases before,after,repeat,stage2] [--trials 32]
@@ -26,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_util import GpuSampler  # noqa: E402
 
-PHASES = ("before", "after", "repeat", "stage2")
+PHASES = ("before", "after", "repeat", "stage2", "after_cv2")
 
 
 def parse() -> argparse.Namespace:
@@ -50,7 +51,7 @@ def settings(args: argparse.Namespace, data: Path, phase: str):
               "scheduler": "none", "top_k": 2, "final_epochs": args.final_epochs,
               "baselines": ["resnet18d", "resnet34d"], "name": phase if phase != "stage2" else "after",
               "out": str(args.work / "runs"), "seed": 1 if phase == "repeat" else 0,
-              "gpus_per_trial": 1.0 if before else None, "pnp": "cv2" if before else "auto",
+              "gpus_per_trial": 1.0 if before else None, "pnp": "cv2" if before or phase == "after_cv2" else "auto",
               **json.loads(args.extra)}
     return make_settings(values, args.preset)
 
@@ -140,7 +141,9 @@ def summary(results: dict, out: Path, device: str, gpus: int, args) -> dict:
             "rank_kendall_after_vs_before": tau(out / "before_trials.csv", out / "after_trials.csv")["kendall"]
             if (out / "before_trials.csv").exists() and (out / "after_trials.csv").exists() else None,
             "rank_kendall_seed_repeat": tau(out / "after_trials.csv", out / "repeat_trials.csv")["kendall"]
-            if (out / "after_trials.csv").exists() and (out / "repeat_trials.csv").exists() else None}
+            if (out / "after_trials.csv").exists() and (out / "repeat_trials.csv").exists() else None,
+            "after_cv2": {k: results.get("after_cv2", {}).get(k) for k in ("trials_per_h", "gpu_util_mean",
+                                                                           "concurrent_per_gpu")}}
 
 
 def main() -> None:

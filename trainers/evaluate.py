@@ -121,7 +121,7 @@ def pose_and_score(verts: np.ndarray, points_crop: np.ndarray, tform: np.ndarray
     frame = crop_to_frame(points_crop, tform)
     r_t = solve(verts, frame, topology, solver, device, workers)
     failures = int(np.isnan(r_t).any(axis=(1, 2)).sum())
-    score = wcpa_error(verts_gt, R_t_gt, verts, r_t) if verts_gt is not None else None
+    score = wcpa_error(verts_gt, R_t_gt, verts, r_t, device=device) if verts_gt is not None else None
     return frame, r_t, score, failures
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 TERMS = ("v1_v2", "v1_v3", "v1_v4_x10")
 
@@ -24,19 +25,20 @@ class WcpaScore:
         return {"score": self.score, "v1_v2": self.v1_v2, "v1_v3": self.v1_v3, "v1_v4_x10": self.v1_v4_x10}
 
 
-def _camera(verts: np.ndarray, r_t: np.ndarray) -> np.ndarray:
-    return np.einsum("nvi,nij->nvj", verts, r_t[:, :3, :3]) + r_t[:, None, 3, :3]
+def _camera(verts: torch.Tensor, r_t: torch.Tensor) -> torch.Tensor:
+    return torch.baddbmm(r_t[:, 3:4, :3], verts, r_t[:, :3, :3])  # V @ R + T, batched
 
 
-def _mean_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.sqrt(((a - b) ** 2).sum(-1)).mean(-1)
+def _mean_dist(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
+    return (a - b).norm(dim=-1).mean(-1).cpu().numpy()
 
 
 def wcpa_error(verts_gt: np.ndarray, R_t_gt: np.ndarray, verts_pred: np.ndarray, R_t_pred: np.ndarray,
-               chunk: int = 2048) -> WcpaScore:
+               chunk: int = 2048, device: "str | torch.device" = "cpu") -> WcpaScore:
     """Eq. 7: `1000 * (d(V1,V2) + d(V1,V3) + 10 d(V1,V4))` per image, with d the mean vertex distance.
 
-    Inputs are world vertices (N, V, 3) in metres and row-vector `R_t` (N, 4, 4); computed in float64,
+    Inputs are world vertices (N, V, 3) in metres and row-vector `R_t` (N, 4, 4); computed in float64 with
+    batched matrix products on `device` (numpy's einsum took ~2 s for 2,000 faces, a validation's worth),
     `chunk` images at a time to bound memory.
     """
     arrays = [np.asarray(a, dtype=np.float64) for a in (verts_gt, R_t_gt, verts_pred, R_t_pred)]
@@ -49,10 +51,11 @@ def wcpa_error(verts_gt: np.ndarray, R_t_gt: np.ndarray, verts_pred: np.ndarray,
     terms = np.empty((n, 3))
     for a in range(0, n, chunk):
         s = slice(a, a + chunk)
-        v1 = _camera(vg[s], rg[s])
-        terms[s, 0] = _mean_dist(v1, _camera(vp[s], rp[s]))
-        terms[s, 1] = _mean_dist(v1, _camera(vg[s], rp[s]))
-        terms[s, 2] = 10.0 * _mean_dist(v1, _camera(vp[s], rg[s]))
+        g, p, r1, r2 = (torch.as_tensor(x[s], device=device) for x in (vg, vp, rg, rp))
+        v1 = _camera(g, r1)
+        terms[s, 0] = _mean_dist(v1, _camera(p, r2))
+        terms[s, 1] = _mean_dist(v1, _camera(g, r2))
+        terms[s, 2] = 10.0 * _mean_dist(v1, _camera(p, r1))
     terms *= 1000.0
     per_image = terms.sum(1)
     means = terms.mean(0) if n else np.full(3, np.nan)
