@@ -65,6 +65,16 @@ class Arch:
     se: float = 0.0
 
     def __post_init__(self) -> None:
+        try:
+            self._normalise()
+        except (TypeError, ValueError) as exc:
+            if isinstance(exc, ArchError):
+                raise
+            raise ArchError(f"RegNet parameters must be numbers: {exc}") from None
+        self._check_structure()
+
+    def _normalise(self) -> None:
+        """Check each parameter against its grid and store it in its canonical type."""
         for name in ("d", "w0", "g"):
             value = getattr(self, name)
             if isinstance(value, (bool, np.bool_)) or int(value) != value or int(value) < 1:
@@ -81,7 +91,6 @@ class Arch:
                             f"se={self.se}")
         object.__setattr__(self, "b", float(self.b))
         object.__setattr__(self, "se", float(self.se))
-        self._check_structure()
 
     def _check_structure(self) -> None:
         """ArchError unless timm generates four clean stages from these parameters."""

@@ -81,8 +81,7 @@ class RegNet(SearchSpace):
     @cached_property
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """Every (w0, wm x 100) of the prior, w0-major: the stage widths depend on these two only."""
-        w0, wm = self.grids[1].values, self.grids[3].values
-        return np.repeat(w0, len(wm)), np.tile(wm, len(w0))
+        return _pairs(self.grids[1].values, self.grids[3].values)
 
     @cached_property
     def combos(self) -> np.ndarray:
@@ -170,8 +169,7 @@ class RegNet(SearchSpace):
     # ---- whole-prior tables (see `table`) ------------------------------------------------------------------
     def layout_classes(self) -> table.Classes:
         """Every member's stage layout, as runs of wa values per (w0, wm)."""
-        return _layout_classes(self.depth_range, self.pairs[0].tobytes(), self.pairs[1].tobytes(),
-                               int(self.grids[2].values[0]), int(self.grids[2].values[-1]))
+        return _layout_classes(self.depth_range, self.w0_range, self.wa_range, self.wm_range)
 
     def coefficients(self) -> table.Coefficients:
         """FLOPs and params linear in the stage depths, per (w0, wm) pair and (g, b, se) combination."""
@@ -189,10 +187,18 @@ def _structure(keys: np.ndarray) -> G.Structure:
     return G.structure(keys[:, 0], keys[:, 1], keys[:, 2] / 100, keys[:, 3] / 100)
 
 
+def _pairs(w0: np.ndarray, wm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All (w0, wm) combinations, w0-major."""
+    return np.repeat(w0, len(wm)), np.tile(wm, len(w0))
+
+
 @lru_cache(maxsize=4)
-def _layout_classes(depths: tuple[int, int], w0: bytes, wm: bytes, wa_lo: int, wa_hi: int) -> table.Classes:
-    return table.layout_classes(np.frombuffer(w0, dtype=np.int64), np.frombuffer(wm, dtype=np.int64),
-                                np.arange(wa_lo, wa_hi + 1), depths)
+def _layout_classes(depths: tuple[int, int], w0: tuple[int, int], wa: tuple[float, float],
+                    wm: tuple[float, float]) -> table.Classes:
+    """The layout classes of a prior's (d, w0, wa, wm) ranges (shared by spaces that differ in res, outputs, g,
+    b or se)."""
+    wa_, wm_ = (np.arange(hundredths(r[0], "bound"), hundredths(r[1], "bound") + 1) for r in (wa, wm))
+    return table.layout_classes(*_pairs(np.arange(w0[0], w0[1] + 1, G.QUANT), wm_), wa_, depths)
 
 
 @lru_cache(maxsize=4)

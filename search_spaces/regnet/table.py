@@ -56,7 +56,7 @@ def _counts(w0: np.ndarray, wa: np.ndarray, wm: np.ndarray, blocks: int) -> tupl
     return first, below
 
 
-def _runs(w0: np.ndarray, wm: np.ndarray, wa0: int, n_wa: int, blocks: int):
+def _runs(w0: np.ndarray, wm: np.ndarray, wa0: int, n_wa: int, blocks: int) -> tuple[np.ndarray, ...]:
     """Per pair, the runs of wa grid indices strictly between breakpoints, and the grid points exactly on one.
 
     Grid index j is wa = (wa0 + j) / 100; `w0`, `wm` are floats.
