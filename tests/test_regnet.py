@@ -93,6 +93,8 @@ def test_ambiguous_and_non_four_stage_values_are_refused():
         Arch(40, 8, 8.0, 2.0, 8)  # exponents reach 5
     with pytest.raises(ArchError, match="four stages"):
         Arch(5, 256, 8.0, 3.0, 8)  # exponents stop at 0
+    with pytest.raises(ArchError, match="four stages"):
+        Arch(5, 8, 0.3, 1.05, 8)  # exponents 0..3, but every width rounds to 8: timm sees one stage
 
 # ---- the analytic count against fvcore and timm -------------------------------------------------------------
 
@@ -174,13 +176,19 @@ def test_linear_tables_equal_the_count():
 def arches(draw):
     """Valid values over ranges wider than the prior (depth picked among those that make four stages)."""
     w0, wm = 8 * draw(st.integers(1, 80)), draw(st.integers(101, 400)) / 100
-    wa = draw(st.integers(w0 * 5, w0 * 150)) / 100  # wa / w0 in [0.05, 1.5]: where four stages can form
+    wa = draw(st.integers(w0, w0 * 150)) / 100  # wa / w0 in [0.01, 1.5]: where four stages can form
     depths = np.arange(4, 41)
     s = G.structure(depths, np.full(len(depths), w0), np.full(len(depths), wa), np.full(len(depths), wm))
     assume(s.valid.any())
     d = int(draw(st.sampled_from(depths[s.valid])))
     return Arch(d, w0, wa, wm, draw(st.integers(1, 600)), draw(st.sampled_from(BOTTLE_RATIOS)),
                 draw(st.sampled_from(SE_RATIOS)))
+
+
+@given(arches())
+def test_stages_equal_timms_over_the_value_type(arch):
+    st_ = arch.stages
+    assert (st_.depths, st_.widths, st_.group_widths) == timm_stages(arch)
 
 
 @given(arches())

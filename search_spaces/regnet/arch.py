@@ -101,8 +101,8 @@ class Arch:
         if s.ambiguous[0]:
             raise ArchError(f"{name}: a block's width exponent lies on a float32 rounding tie of timm's width "
                             "generation, so its stages are not reproducible; move wa or wm by 0.01")
-        raise ArchError(f"{name} does not generate four stages with width exponents 0..3 "
-                        f"(it has {int(s.num_stages[0])} distinct widths); timm's RegNet builds four")
+        raise ArchError(f"{name} does not generate four stages of distinct widths with width exponents 0..3 "
+                        f"(it has {int(s.num_stages[0])} exponents); timm's RegNet builds four stages")
 
     @property
     def block(self) -> str:

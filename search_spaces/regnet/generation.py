@@ -18,8 +18,9 @@ and a stage is a run of blocks of one width. Two places round:
   frequent on a 0.01 grid (w0 = 40, wm = 2.3: 11.5) and resolve half to even, as in timm; the test suite
   checks this against torch for every (w0, wm, exponent) of the prior.
 
-Only networks whose exponents are exactly 0, 1, 2 and 3 (four stages, none skipped: pycls's sweep constraint
-NUM_STAGES = [4, 4] with num_stages == max_stage) are valid; timm's `RegNet` builds only four stages.
+Only networks whose exponents are exactly 0, 1, 2 and 3 with four distinct quantised widths (four stages, none
+skipped: pycls's sweep constraint NUM_STAGES = [4, 4] with num_stages == max_stage) are valid; timm's `RegNet`
+builds only four stages.
 """
 from __future__ import annotations
 
@@ -40,9 +41,9 @@ class Structure(NamedTuple):
 
     depths: np.ndarray  # (n, 4) blocks per stage (meaningful where `valid`)
     widths: np.ndarray  # (n, 4) stage widths before the group adjustment
-    valid: np.ndarray  # (n,) exactly four stages, none skipped, and no ambiguous block
+    valid: np.ndarray  # (n,) exponents exactly 0..3, four distinct widths, no ambiguous block
     ambiguous: np.ndarray  # (n,) some block's exponent lies on a float32 rounding tie
-    num_stages: np.ndarray  # (n,) distinct exponents among the blocks (timm's stage count)
+    num_stages: np.ndarray  # (n,) distinct exponents among the blocks
 
 
 def exponent_quotients(w0: np.ndarray, wa: np.ndarray, wm: np.ndarray, blocks: int) -> np.ndarray:
@@ -77,8 +78,10 @@ def structure(d: np.ndarray, w0: np.ndarray, wa: np.ndarray, wm: np.ndarray) -> 
     num_stages = _count_distinct(exps)
     ambiguous = np.any(present & is_tie(q), axis=1)
     depths = np.stack([below[0], below[1] - below[0], below[2] - below[1], d - below[2]], axis=1)
-    valid = (top == NUM_STAGES - 1) & np.all(depths > 0, axis=1) & ~ambiguous
-    return Structure(depths, stage_widths(w0, wm), valid, ambiguous, num_stages)
+    widths = stage_widths(w0, wm)
+    distinct = np.all(np.diff(widths, axis=1) > 0, axis=1)  # timm merges exponents of one quantised width
+    valid = (top == NUM_STAGES - 1) & np.all(depths > 0, axis=1) & distinct & ~ambiguous
+    return Structure(depths, widths, valid, ambiguous, num_stages)
 
 
 def _count_distinct(exps: np.ndarray) -> np.ndarray:

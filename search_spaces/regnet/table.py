@@ -97,7 +97,8 @@ def layout_classes(w0: np.ndarray, wm: np.ndarray, wa: np.ndarray, depths: tuple
     _, below = _counts(w0[pair], wa[lo] / 100, wm[pair], blocks)
     dlo = np.maximum(depths[0], below[:, 2] + 1)
     dhi = np.minimum(depths[1], below[:, 3])
-    ok = (below[:, 0] < below[:, 1]) & (below[:, 1] < below[:, 2]) & (dlo <= dhi)
+    distinct = np.all(np.diff(G.stage_widths(w0, wm), axis=1) > 0, axis=1)[pair]  # always so where wm >= 2
+    ok = (below[:, 0] < below[:, 1]) & (below[:, 1] < below[:, 2]) & (dlo <= dhi) & distinct
     order = np.lexsort((lo[ok], pair[ok]))
     return Classes(*(x[ok][order] for x in (pair, lo, hi, below[:, :3], dlo, dhi)))
 
