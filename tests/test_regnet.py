@@ -13,7 +13,7 @@ from scipy import stats
 from timm.models.regnet import RegNet as TimmRegNet, model_cfgs
 
 from nas.space_cli import main
-from search_spaces import ArchError, EmptyWindowError, FlopWindow, SearchSpaceError, create_space, sample_archs
+from search_spaces import ArchError, EmptyWindowError, FlopWindow, SearchSpaceError, base, create_space, sample_archs
 from search_spaces.flops import count_flops, count_params
 from search_spaces.regnet import BASELINES, Arch, RegNet, parse_arch
 from search_spaces.regnet import generation as G
@@ -325,7 +325,8 @@ def test_samples_spread_over_the_space(samples):
     assert len({s.arch.wa for s in samples}) >= 250
 
 
-def test_window_samples_follow_the_prior_inside_the_window():
+def test_window_samples_follow_the_prior_inside_the_window(monkeypatch):
+    monkeypatch.setattr(base, "BATCH", 4096)  # a few hundred seeds: small batches keep this fast
     members = tiny_members()
     values, counts = np.unique([f for _, f in members.values()], return_counts=True)
     i = next(i for i in range(len(values) - 1) if 12 <= counts[i] + counts[i + 1] <= 20)  # two FLOP values
