@@ -12,6 +12,7 @@ from search_spaces.budget import FlopWindow, format_flops, parse_budget
 from search_spaces.errors import ArchError, BudgetError, EmptyWindowError, SearchSpaceError
 from search_spaces.registry import DEFAULT_SPACE, create_space, list_spaces, register_space
 from search_spaces import resnet_d  # noqa: F401  (registers resnet_d, resnet_d_bottleneck)
+from search_spaces import regnet  # noqa: F401  (registers regnet)
 
 __all__ = [
     "Candidates", "Complexity", "Parameterisation", "Sample", "SearchSpace", "acceptance_rate", "check_window",
