@@ -3,6 +3,7 @@ Ctrl-C one line and exit 130; never a traceback for any of them."""
 from __future__ import annotations
 
 import errno
+import os
 import sys
 from typing import Callable
 
@@ -40,6 +41,9 @@ def run_main(prog: str, body: Callable[[], "int | None"]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say, and no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         text = path_error(exc)
         if text is None:

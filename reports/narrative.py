@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from reports.paper import TABLE1
-from reports.tables import REFERENCE, Run, comparison, failures, proxy_fidelity, run_status
+from reports.tables import REFERENCE, Run, comparison, failures, proxy_fidelity, reference, run_status
 
 
 def _mm(x: float) -> str:
@@ -99,7 +99,7 @@ def _compare(row: pd.Series, ref: pd.Series) -> str:
 
 def stage2_text(run: Run) -> str:
     """The best fully trained searched net against each baseline, plainly when it loses to ResNet-34d."""
-    table = comparison(run)
+    table, ref_name = comparison(run), reference(run)
     done = table[table["score"].notna()]
     if done.empty:
         return "No full training has finished yet, so there is no comparison with the baselines."
@@ -108,9 +108,9 @@ def stage2_text(run: Run) -> str:
     if searched.empty:
         return "No searched architecture has finished its full training yet."
     best = searched.iloc[0]
-    ref = baselines[baselines["network"] == REFERENCE]
+    ref = baselines[baselines["network"] == ref_name]
     if ref.empty:
-        text = (f"The best searched architecture, {best['network']}, scores {_mm(best['score'])}; {REFERENCE} has no "
+        text = (f"The best searched architecture, {best['network']}, scores {_mm(best['score'])}; {ref_name} has no "
                 "full score in this run, so the comparison at equal FLOPs is missing.")
     else:
         ref = ref.iloc[0]
@@ -121,11 +121,11 @@ def stage2_text(run: Run) -> str:
                 median = float(searched["score"].median())
                 text += (f" It is the best of {len(searched)} picked on this same held-out score, so its margin is "
                          f"optimistic: {wins} of {len(searched)} fully trained searched architectures beat "
-                         f"{REFERENCE}, and their median score is {_diff(median, ref['score'])}.")
+                         f"{ref_name}, and their median score is {_diff(median, ref['score'])}.")
         else:
-            text = (f"The searched architectures do not beat {REFERENCE}: the best, {best['network']}, scores "
+            text = (f"The searched architectures do not beat {ref_name}: the best, {best['network']}, scores "
                     f"{_mm(best['score'])}, {_compare(best, ref)}.")
-    others = [_compare(best, b) for _, b in baselines.iterrows() if b["network"] != REFERENCE]
+    others = [_compare(best, b) for _, b in baselines.iterrows() if b["network"] != ref_name]
     if others:
         text += " Against the other baselines it is " + "; ".join(others) + "."
     return text + _seed_caveat(done)
@@ -156,9 +156,9 @@ def _fidelity(tau: float) -> str:
 
 def in_short(run: Run) -> str:
     """One bold line: the searched net against resnet34d, and how far the proxy can be trusted."""
-    table = comparison(run).set_index("network")
+    table, ref_name = comparison(run).set_index("network"), reference(run)
     parts = []
-    if REFERENCE in table.index and pd.notna(table.loc[REFERENCE, "score"]):
+    if ref_name in table.index and pd.notna(table.loc[ref_name, "score"]):
         done = table[table["score"].notna()]
         if run.kind == "ablation":
             for key, name in (("searched", "the searched net"), ("ensemble", "the ensemble")):
@@ -168,11 +168,11 @@ def in_short(run: Run) -> str:
         else:
             searched = done[done["kind"] == "searched"]
             if len(searched):
-                best, ref = searched.iloc[0], done.loc[REFERENCE]
+                best, ref = searched.iloc[0], done.loc[ref_name]
                 how = (f"{abs(best['delta_pct']):.1f}% {'lower' if best['delta_pct'] < 0 else 'higher'} score, "
                        f"{_mm(best['score'])} vs {_mm(ref['score'])} at {best['gflops']:.2f} vs {ref['gflops']:.2f} GFLOPs")
-                parts.append(f"the best searched net beats {REFERENCE} ({how})" if best["score"] < ref["score"]
-                             else f"no searched net beats {REFERENCE} (the best: {how})")
+                parts.append(f"the best searched net beats {ref_name} ({how})" if best["score"] < ref["score"]
+                             else f"no searched net beats {ref_name} (the best: {how})")
     fit = proxy_fidelity(run) if run.kind == "search" else {"kendall_tau": None}
     if fit["kendall_tau"] is not None:
         parts.append(f"the proxy's ranking {SHORT[_fidelity(fit['kendall_tau'])]} "

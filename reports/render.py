@@ -16,7 +16,7 @@ from reports.figures import FigureFile, make_figures
 from reports.files import write_file
 from reports.narrative import narrative
 from reports.paper import LEADERBOARD_JMLR
-from reports.tables import Run, comparison, failures, run_status, table1, trials_table
+from reports.tables import Run, comparison, failures, reference, run_status, table1, trials_table
 
 FORMATS = ("md", "html")
 Cell = Callable[[pd.Series], str]
@@ -63,13 +63,14 @@ def _display(frame: pd.DataFrame, columns: dict[str, Cell]) -> tuple[list[str], 
 
 
 def comparison_table(run: Run) -> Table:
-    """The final comparison in the leaderboard's form: score and its three terms, difference to ResNet-34d."""
+    """The final comparison in the leaderboard's form: score and its three terms, difference to the reference
+    baseline (ResNet-34d where the run trained it)."""
     cols: dict[str, Cell] = {
         "network": lambda r: str(r["network"]), "GFLOPs": lambda r: _num(r["gflops"]),
         "params (M)": lambda r: _num(r["params_m"]), "proxy": lambda r: _num(r["proxy_score"]),
         "score (mm)": lambda r: _mean_sd(r, "score"), "|V1-V2|": lambda r: _mean_sd(r, "v1_v2"),
         "|V1-V3|": lambda r: _mean_sd(r, "v1_v3"), "10 |V1-V4|": lambda r: _mean_sd(r, "v1_v4_x10"),
-        "vs resnet34d": lambda r: _delta(r["delta_vs_resnet34d"], r["delta_pct"]),
+        f"vs {reference(run)}": lambda r: _delta(r["delta_vs_reference"], r["delta_pct"]),
         "seeds": lambda r: str(int(r["seeds"])), "status": lambda r: str(r["status"])}
     if run.kind == "ablation":
         cols.pop("proxy")
@@ -85,7 +86,7 @@ def table1_table(run: Run) -> Table:
         "Aug": lambda r: r["aug"], "Network": lambda r: r["network"], "Loss": lambda r: r["loss"],
         "GFLOPs": lambda r: _num(r["gflops"]), "paper GFLOPs": lambda r: _num(r["paper_gflops"]),
         "score (mm)": lambda r: _mean_sd(r, "score"),
-        "vs ResNet34": lambda r: _delta(r["delta_vs_resnet34d"], r["delta_pct"]),
+        "vs ResNet34": lambda r: _delta(r["delta_vs_reference"], r["delta_pct"]),
         "paper score": lambda r: _num(r["paper_score"]),
         "paper vs ResNet34": lambda r: _delta(r["paper_delta"], r["paper_delta_pct"]),
         "seeds": lambda r: "-" if pd.isna(r["seeds"]) else str(int(r["seeds"]))})

@@ -17,7 +17,7 @@ from nas.runs import ABLATE_COMMAND, RunDir, final_columns, rank_correlation, re
     trial_columns
 from nas.schema import Schema, Status, run_schema
 from reports.paper import TABLE1, TABLE1_REFERENCE
-from search_spaces import DEFAULT_SPACE, SearchSpaceError, create_space
+from search_spaces import DEFAULT_SPACE, SearchSpaceError, create_space, parse_budget
 
 REFERENCE = "resnet34d"
 TERMS = ("v1_v2", "v1_v3", "v1_v4_x10")
@@ -153,10 +153,23 @@ def _group_key(run: Run) -> str:
     return "experiment" if run.kind == "ablation" and "experiment" in run.final.columns else "label"
 
 
+def reference(run: Run) -> str:
+    """The baseline every difference is taken against: resnet34d (the paper's reference) where the run trained it,
+    else the run's baseline nearest the budget in FLOPs (e.g. a RegNet search's nearest named RegNet)."""
+    base = run.final[run.final["kind"] == "baseline"] if not run.final.empty else run.final
+    if run.kind == "ablation" or base.empty or REFERENCE in set(base["label"]):
+        return REFERENCE
+    try:
+        budget = parse_budget(run.config.get("budget", "5G")) / 1e9
+    except SearchSpaceError:
+        return REFERENCE
+    return str(base.loc[(base["gflops"] - budget).abs().idxmin(), "label"])
+
+
 def comparison(run: Run) -> pd.DataFrame:
     """The final comparison: one row per model (or experiment), mean and sd over seeds, difference to resnet34d."""
     cols = ["network", "arch", "kind", "gflops", "params_m", "proxy_score", "score", "score_sd",
-            *[c for t in TERMS for c in (t, f"{t}_sd")], "seeds", "status", "delta_vs_resnet34d", "delta_pct"]
+            *[c for t in TERMS for c in (t, f"{t}_sd")], "seeds", "status", "delta_vs_reference", "delta_pct"]
     if run.final.empty:
         return pd.DataFrame(columns=cols)
     key = _group_key(run)
@@ -174,11 +187,11 @@ def comparison(run: Run) -> pd.DataFrame:
         row["status"] = "complete" if statuses == ["complete"] else ", ".join(
             f"{(g['status'] == s).sum()} {s}" for s in statuses)
         out.append(row)
-    table = pd.DataFrame(out, columns=[c for c in cols if c not in ("delta_vs_resnet34d", "delta_pct")])
-    ref = table.loc[table["network"] == REFERENCE, "score"]
+    table = pd.DataFrame(out, columns=[c for c in cols if c not in ("delta_vs_reference", "delta_pct")])
+    ref = table.loc[table["network"] == reference(run), "score"]
     ref_score = float(ref.iloc[0]) if len(ref) and pd.notna(ref.iloc[0]) else math.nan
-    table["delta_vs_resnet34d"] = table["score"] - ref_score
-    table["delta_pct"] = 100 * table["delta_vs_resnet34d"] / ref_score
+    table["delta_vs_reference"] = table["score"] - ref_score
+    table["delta_pct"] = 100 * table["delta_vs_reference"] / ref_score
     if run.kind == "ablation":
         order = {k: i for i, k in enumerate(TABLE1)}
         return table.sort_values("network", key=lambda s: s.map(order).fillna(len(order))).reset_index(drop=True)
@@ -196,7 +209,7 @@ def table1(run: Run) -> pd.DataFrame:
                      "arch": mine["arch"] if mine is not None else "",
                      "gflops": mine["gflops"] if mine is not None else np.nan, "paper_gflops": paper.gflops,
                      **{c: (mine[c] if mine is not None else np.nan) for c in
-                        ("score", "score_sd", "seeds", "delta_vs_resnet34d", "delta_pct")},
+                        ("score", "score_sd", "seeds", "delta_vs_reference", "delta_pct")},
                      "paper_score": paper.score, "paper_delta": paper.score - ref,
                      "paper_delta_pct": 100 * (paper.score - ref) / ref})
     return pd.DataFrame(rows)

@@ -240,3 +240,23 @@ def test_resume_errors(tiny_cache, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "settings differ" in err and "--trials 99" in err
     assert _snapshot(run.root) == before
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_regnet_space_end_to_end_and_its_report(tiny_cache, tmp_path):
+    from reports.cli import main as report
+    from search_spaces import create_space
+    args = _override(search_args(tiny_cache, tmp_path, "rg", 2), ["--baselines", "regnetx_040"]) + ["--space", "regnet"]
+    assert main(args) == 0
+    run = RunDir(tmp_path / "rg")
+    space = create_space("regnet", res=256, outputs=6100)
+    rows = read_table(run.trials)
+    assert len(rows) == 2 and all(space.flops(space.parse(r["arch"])) in WINDOW for r in rows)
+    assert all(r["block"] in ("regnetx", "regnety") and len(r["depths"].split(".")) == 4 for r in rows)
+    final = read_table(run.final)
+    assert {r["label"] for r in final} >= {"regnetx_040"} and all(r["status"] == "complete" for r in final)
+    assert report([str(run.root)]) == 0
+    text = (run.root / "report" / "report.md").read_text()
+    assert "regnetx_040" in text and "design_trends.png" in text
+    shutil.rmtree(run.root / "final")

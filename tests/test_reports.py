@@ -76,7 +76,7 @@ def test_tables_match_the_run(search_run, search_report):
         mine = final[row["network"]]
         for col in ("gflops", "params_m", "proxy_score", "score", "v1_v2", "v1_v3", "v1_v4_x10"):
             assert row[col] == pytest.approx(float(mine[col]), rel=1e-12), col
-        assert row["delta_vs_resnet34d"] == pytest.approx(float(mine["score"]) - ref)
+        assert row["delta_vs_reference"] == pytest.approx(float(mine["score"]) - ref)
         assert row["seeds"] == 1 and np.isnan(row["score_sd"])
     assert list(table["score"]) == sorted(table["score"])
     trials = pd.read_csv(search_report / "tables" / "trials.csv")
