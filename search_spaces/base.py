@@ -175,6 +175,19 @@ class SearchSpace(ABC):
         return sorted(ranked[:k], key=lambda b: self.flops(self.baselines[b]))
 
 
+def pick(values: np.ndarray, u: float) -> int:
+    """The value at quantile `u` of sorted `values` (a coordinate of a feasible cube choosing among them)."""
+    return int(values[min(int(u * len(values)), len(values) - 1)])
+
+
+def cell_centre(values: np.ndarray, value: int) -> float:
+    """The centre of `value`'s cell in `pick`'s quantile map (what `encode` gives, so that `pick` returns it)."""
+    index = int(np.searchsorted(values, value))
+    if index >= len(values) or values[index] != value:
+        raise SearchSpaceError(f"value {value} is not admissible here")
+    return (index + 0.5) / len(values)
+
+
 def check_window(space: SearchSpace, window: FlopWindow) -> None:
     """Fail at once where the window lies wholly outside the FLOP range of the space."""
     lo, hi = space.flop_range()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, NamedTuple
 
 import numpy as np
 
-from search_spaces.base import check_window
+from search_spaces.base import check_window, pick as _pick, cell_centre as _centre
 from search_spaces.budget import FlopWindow
 from search_spaces.errors import EmptyWindowError, SearchSpaceError
 from search_spaces.regnet import table
@@ -44,19 +44,6 @@ class Rows(NamedTuple):
     u_wm: np.ndarray
     alo: np.ndarray
     ahi: np.ndarray
-
-
-def _pick(values: np.ndarray, u: float) -> int:
-    """The value at quantile `u` of sorted `values`."""
-    return int(values[min(int(u * len(values)), len(values) - 1)])
-
-
-def _centre(values: np.ndarray, value: int) -> float:
-    """The centre of `value`'s cell in `_pick`'s quantile map."""
-    index = int(np.searchsorted(values, value))
-    if index >= len(values) or values[index] != value:
-        raise SearchSpaceError(f"value {value} is not admissible here")
-    return (index + 0.5) / len(values)
 
 
 def _covered(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

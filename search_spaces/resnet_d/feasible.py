@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 
 
-from search_spaces.base import check_window
+from search_spaces.base import check_window, pick as _pick, cell_centre as _centre
 from search_spaces.budget import FlopWindow
 from search_spaces.errors import EmptyWindowError, SearchSpaceError
 from search_spaces.resnet_d.arch import NUM_STAGES, Arch
@@ -42,19 +42,6 @@ if TYPE_CHECKING:
 DEPTH_PARAMS = tuple(f"u_d{i + 1}" for i in range(NUM_STAGES))
 WIDTH_PARAMS = tuple(f"u_w{i + 1}" for i in range(NUM_STAGES))
 PARAMS = DEPTH_PARAMS + WIDTH_PARAMS
-
-
-def _pick(values: np.ndarray, u: float) -> int:
-    """The value at quantile `u` of sorted `values`."""
-    return int(values[min(int(u * len(values)), len(values) - 1)])
-
-
-def _centre(values: np.ndarray, value: int) -> float:
-    """The centre of `value`'s cell in `_pick`'s quantile map."""
-    index = int(np.searchsorted(values, value))
-    if index >= len(values) or values[index] != value:
-        raise SearchSpaceError(f"value {value} is not admissible here")
-    return (index + 0.5) / len(values)
 
 
 class FeasibleParameterisation:
