@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "'smoke' without.")
     add_options(p, SearchSettings, notes=default_notes())
     p.add_argument("--resume", action="store_true", default=None, help="continue the run NAME where it stopped")
+    p.add_argument("--proxy-from", metavar="RUN_DIR", help="search with the proxy a nas-fidelity run recommends "
+                                                          "(its schedule included)")
     p.add_argument("--preset", help="smoke | default | a YAML file of settings (default: smoke without GPUs, "
                                     "else default)")
     return p
@@ -35,6 +37,9 @@ def _resolve(args: argparse.Namespace) -> tuple[SearchSettings, bool]:
     from nas.runs import RunDir
     from nas.settings import load_settings, make_settings, resume_settings
     explicit = given(args, SearchSettings)
+    if args.proxy_from:
+        explicit.update(proxy_score=recommended_proxy(Path(args.proxy_from)),
+                        proxy_from=str(Path(args.proxy_from).resolve()))
     if args.resume:
         if not args.name:
             raise SettingsError("--resume needs --name NAME of the run to continue")
@@ -47,6 +52,19 @@ def _resolve(args: argparse.Namespace) -> tuple[SearchSettings, bool]:
         raise SettingsError(f"{settings.run_dir} holds a run already: continue it with --resume, "
                             "or choose another --name")
     return settings, False
+
+
+def recommended_proxy(run_dir: Path) -> str:
+    """The proxy a nas-fidelity run recommends (its summary.json)."""
+    from nas.runs import read_summary
+    try:
+        name = read_summary(run_dir / "summary.json").get("recommended_proxy")
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"--proxy-from {run_dir}: cannot read its summary.json ({exc})") from None
+    if not name:
+        raise SettingsError(f"--proxy-from {run_dir}: not a finished nas-fidelity run (no recommended_proxy in "
+                            "summary.json)")
+    return str(name)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -33,6 +33,9 @@ class Proxy:
     score_history: Callable[[History], "float | None"] | None = None  # trained proxies: epoch rows -> score
     score_network: Callable[[Any], float] | None = None  # zero-cost: kit.task.Probe -> score
     needs_validation: bool = False  # reads the held-out score of every epoch it scores
+    schedule: Mapping[str, Any] | None = None  # a trained proxy's own schedule (e.g. {"epochs": 4, "res": 128});
+    # None: the search's proxy schedule (--proxy-epochs, --proxy-res), which every history proxy is read off
+    reads: str | None = None  # with a schedule: the history proxy read off that schedule's training
 
     @property
     def mode(self) -> str:
@@ -53,6 +56,8 @@ def register_proxy(proxy: Proxy) -> Proxy:
         raise ProxyError(f"proxy {proxy.name!r} is registered twice")
     if proxy.trains != (proxy.score_history is not None) or proxy.trains == (proxy.score_network is not None):
         raise ProxyError(f"proxy {proxy.name!r}: a trained proxy scores its history, a zero-cost one its network")
+    if (proxy.schedule is None) != (proxy.reads is None):
+        raise ProxyError(f"proxy {proxy.name!r}: a proxy with its own schedule names the history proxy it reads")
     _PROXIES[proxy.name] = proxy
     return proxy
 
@@ -71,13 +76,20 @@ def list_proxies() -> list[str]:
 
 
 def history_proxies() -> list[str]:
-    """The proxies read off a training's history (recorded together for every stage-2 model)."""
-    return [p.name for p in _PROXIES.values() if p.trains]
+    """The proxies read off the search's proxy training (recorded together for every stage-2 model)."""
+    return [p.name for p in _PROXIES.values() if p.trains and p.schedule is None]
 
 
 def history_scores(history: History) -> dict[str, float | None]:
     """Every history proxy's score of one training so far, as `proxy_NAME`."""
-    return {f"proxy_{p.name}": p.score_history(history) for p in _PROXIES.values() if p.trains}
+    return {f"proxy_{name}": _PROXIES[name].score_history(history) for name in history_proxies()}
+
+
+def schedule_key(proxy: Proxy) -> str:
+    """The training a trained proxy needs, as a short tag (`base` for the search's own schedule)."""
+    if not proxy.schedule:
+        return "base"
+    return "_".join(f"{k[0]}{v}" for k, v in sorted(proxy.schedule.items()))
 
 
 def _last_score(history: History) -> float | None:
@@ -88,7 +100,29 @@ def _tse(history: History) -> float | None:
     return float(sum(row["train_loss"] for row in history)) if history else None
 
 
+def _val_loss(history: History) -> float | None:
+    return history[-1].get("val_loss") if history else None
+
+
 register_proxy(Proxy("final", "the held-out task score after the short training (its last epoch)",
                      "the last validation score", score_history=_last_score, needs_validation=True))
 register_proxy(Proxy("tse", "the sum of the epochs' mean training losses (TSE, Ru et al., NeurIPS 2021)",
                      "the sum of training losses (TSE)", score_history=_tse))
+register_proxy(Proxy("val_loss", "the training loss on the held-out frames after the short training (no PnP)",
+                     "the held-out loss", score_history=_val_loss, needs_validation=True))
+
+
+def _variant(reads: str, epochs: int, res: int | None = None) -> Proxy:
+    """A trained proxy read off a training of its own schedule (issue 14's shorter, longer, smaller variants)."""
+    base = get_proxy(reads)
+    schedule = {"epochs": epochs, **({"res": res} if res else {})}
+    name = f"{reads}_e{epochs}" + (f"_r{res}" if res else "")
+    return Proxy(name, f"{base.doc}, after {epochs} epoch(s)" + (f" at {res}x{res}" if res else ""),
+                 f"{base.label} after {epochs} epoch(s)" + (f" at {res} px" if res else ""),
+                 score_history=base.score_history, needs_validation=base.needs_validation, schedule=schedule,
+                 reads=reads)
+
+
+for _reads, _epochs, _res in (("final", 1, None), ("final", 2, None), ("final", 4, None), ("final", 8, None),
+                              ("final", 4, 128), ("tse", 4, None), ("tse", 8, None), ("val_loss", 4, None)):
+    register_proxy(_variant(_reads, _epochs, _res))

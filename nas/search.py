@@ -22,8 +22,10 @@ from search_spaces import sample_archs
 
 
 def proxy_plan(s: SearchSettings, data: Path, threads: int | None) -> TrialPlan:
-    """The short training that ranks architectures."""
-    return TrialPlan(task=s.task, space=s.space, data=str(data), epochs=s.proxy_epochs, res=s.proxy_res,
+    """The short training that ranks architectures (a proxy with a schedule of its own brings its epochs, res)."""
+    schedule = get_proxy(s.proxy_score).schedule or {}
+    return TrialPlan(task=s.task, space=s.space, data=str(data), epochs=schedule.get("epochs", s.proxy_epochs),
+                     res=schedule.get("res", s.proxy_res),
                      train_fraction=s.proxy_fraction, batch=s.batch, val_max=s.val_max, seed=s.seed,
                      proxy=s.proxy_score,
                      eval_every_epoch=s.scheduler == "asha" or get_proxy(s.proxy_score).needs_validation,
@@ -106,14 +108,14 @@ def _round(s: SearchSettings, run: RunDir, data: Path, slots: Slots, schema: Sch
            export: Callable) -> int:
     """One Ray Tune run of `n` proxy trials on `slots`."""
     param = s.search_space().parameterisation(s.window)
-    searcher = StudySearch(param, sampler, open_storage(s.storage_url), s.name, s.proxy_epochs, s.seed, schema, mode,
+    threads = slots.cpus if slots.gpus == 0 else None
+    plan = proxy_plan(s, data, threads)
+    searcher = StudySearch(param, sampler, open_storage(s.storage_url), s.name, plan.epochs, s.seed, schema, mode,
                            share=slots.gpus if slots.gpus > 0 else 1.0)
     recorder = StudyRecorder(searcher, export)
-    scheduler = ASHAScheduler(metric="proxy", mode=mode, time_attr="epoch", max_t=s.proxy_epochs,
+    scheduler = ASHAScheduler(metric="proxy", mode=mode, time_attr="epoch", max_t=plan.epochs,
                               grace_period=1, reduction_factor=2) if s.scheduler == "asha" else None
-    threads = slots.cpus if slots.gpus == 0 else None
-    trainable = tune.with_resources(tune.with_parameters(run_training, plans={"proxy": proxy_plan(s, data, threads)}),
-                                    slots.resources())
+    trainable = tune.with_resources(tune.with_parameters(run_training, plans={"proxy": plan}), slots.resources())
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=n,

@@ -48,6 +48,7 @@ class SearchSettings:
     proxy_res: int = option(256, help="input size of proxy trainings")
     proxy_score: str = option("final", help="the proxy that ranks architectures (final: last held-out score; "
                                             "tse: sum of training losses)", choices=_proxies())
+    proxy_from: str | None = option(None, help="the nas-fidelity run whose recommended proxy this is", cli=False)
     scheduler: str = option("asha", help="asha stops weak proxies early", choices=SCHEDULERS)
     gpus_per_trial: float | None = option(None, help="GPUs per trial (fractions pack several on a GPU); default: "
                                                      "measured, see nas/packing.py",
@@ -141,7 +142,7 @@ def load_preset(name_or_path: str) -> dict[str, Any]:
     if not path.suffix:
         path = PRESET_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
-        names = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml")))
+        names = ", ".join(sorted(p.stem for p in PRESET_DIR.glob("*.yaml") if not p.stem.startswith("fidelity-")))
         raise SettingsError(f"unknown preset {name_or_path!r}: give one of {names} or a YAML file")
     allowed = {f.name for f in dataclasses.fields(SearchSettings)} - NOT_IN_PRESETS
     try:

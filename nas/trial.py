@@ -137,14 +137,15 @@ def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
         return score_at_init(config, plan, proxy, where, device)
     out_dir = Path(plan.checkpoints) / config["label"] if plan.checkpoints and config.get("label") else None
     history: list[dict[str, Any]] = []
+    key = f"proxy_{proxy.reads or proxy.name}"  # a proxy with its own schedule reads a history proxy off it
     start = time.perf_counter()
 
     def on_epoch(epoch: int, row: dict[str, Any]) -> None:
         history.append(row)
         scores = {k: v for k, v in history_scores(history).items() if v is not None}
         metrics = {k: v for k, v in row.items() if isinstance(v, (int, float))}
-        if f"proxy_{proxy.name}" in scores:  # epochs without validation have no held-out score to report
-            metrics["proxy"] = scores[f"proxy_{proxy.name}"]
+        if key in scores:  # epochs without validation have no held-out score to report
+            metrics["proxy"] = scores[key]
         # a trial stopped at this report (ASHA, or max_t reached) sends no other: say everything now
         tune.report({**metrics, **scores, "epoch": epoch, "wall_s": time.perf_counter() - start, **memory(),
                      **where, "reported_at": time.time()})
@@ -157,7 +158,7 @@ def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
     scores = history_scores(result["history"])
     final = {k: result.get(k) for k in (task.metric.name, *task.metric.terms, "wall_s", "images_per_s")}
     tune.report({**final, **{k: v for k, v in scores.items() if v is not None}, "epoch": plan.epochs,
-                 "proxy": scores[f"proxy_{proxy.name}"], "done_training": 1, "checkpoint": result.get("checkpoint") or "",
+                 "proxy": scores[key], "done_training": 1, "checkpoint": result.get("checkpoint") or "",
                  **memory(), **where, "reported_at": time.time()})
 
 

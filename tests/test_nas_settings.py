@@ -64,3 +64,21 @@ def test_help_shows_the_presets_defaults_never_none(capsys):
     assert f"(default: {load_preset('default')['trials']}; smoke preset: {smoke['trials']})" in text
     assert "(default: 0.05)" in text and "resnet18d,resnet34d,resnet50d" in text
     assert SearchSettings().baselines == ["resnet18d", "resnet34d", "resnet50d"]  # the resnet_d space's
+
+
+def test_proxy_from_a_fidelity_run_brings_its_schedule(tmp_path):
+    import json
+    from nas.cli import _resolve, build_parser
+    from nas.search import proxy_plan
+    fid = tmp_path / "fid"
+    fid.mkdir()
+    (fid / "summary.json").write_text(json.dumps({"recommended_proxy": "final_e4_r128", "rule": "cheapest"}))
+    args = build_parser().parse_args(["--budget", "5G", "--preset", "smoke", "--out", str(tmp_path), "--name", "s",
+                                      "--proxy-from", str(fid)])
+    settings, resuming = _resolve(args)
+    assert settings.proxy_score == "final_e4_r128" and settings.proxy_from == str(fid.resolve()) and not resuming
+    plan = proxy_plan(settings, tmp_path, None)
+    assert plan.epochs == 4 and plan.res == 128 and plan.proxy == "final_e4_r128"
+    (fid / "summary.json").write_text("{}")
+    with pytest.raises(SettingsError, match="not a finished nas-fidelity run"):
+        _resolve(args)

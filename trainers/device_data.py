@@ -42,10 +42,11 @@ class DeviceData:
             raise ConfigError(f"split {split!r} was not prepared on the device (prepared: {list(self.rows)})")
         return self.sources.get(split)
 
-    def labels(self, split: str, local: np.ndarray) -> dict[str, np.ndarray]:
-        """Host labels of local rows of a split: world `verts`, `R_t` and the crop `tform`."""
+    def labels(self, split: str, local: np.ndarray, names: tuple[str, ...] = ("verts", "R_t", "tform")
+               ) -> dict[str, np.ndarray]:
+        """Host labels of local rows of a split: world `verts`, `R_t` and the crop `tform` (or `names`)."""
         rows = self.rows[split][np.asarray(local, dtype=np.int64)]
-        return {name: np.asarray(getattr(self.cache, name)[rows]) for name in ("verts", "R_t", "tform")}
+        return {name: np.asarray(getattr(self.cache, name)[rows]) for name in names}
 
 
 def subset(n: int, fraction: float | None = None, limit: int | None = None, seed: int = 0) -> np.ndarray:

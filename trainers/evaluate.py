@@ -91,6 +91,7 @@ class EvalResult:
     R_t: np.ndarray  # (N, 4, 4)
     score: WcpaScore | None
     pnp_failures: int
+    points_crop: np.ndarray | None = None  # (N, V, 2) cache-crop pixels, as predicted
 
     def metrics(self) -> dict[str, Any]:
         """Mean score and terms (None without labels), image count and PnP failures."""
@@ -155,7 +156,7 @@ def score_split(predictors: Sequence[Predictor], data: DeviceData, split: str, l
     frame, r_t, score, failures = pose_and_score(
         verts, points, labels["tform"], data.topology, verts_gt=labels["verts"] if labelled else None,
         R_t_gt=labels["R_t"] if labelled else None, workers=workers, solver=pnp, device=data.device)
-    return EvalResult(data.rows[split][local], verts, frame, r_t, score, failures)
+    return EvalResult(data.rows[split][local], verts, frame, r_t, score, failures, points)
 
 
 def evaluate(checkpoints: Sequence["str | Path"], data: DeviceData, split: str = "val", *,

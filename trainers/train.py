@@ -28,6 +28,7 @@ from trainers.feeder import MODES, overlapped, resolve_device
 from trainers.losses import JMLRLoss, LossWeights
 from trainers.model import OUTPUTS_PER_VERTEX, build_jmlr, split_outputs
 from trainers.schedule import jmlr_schedule
+from trainers.targets import pixels_to_unit, rescale_points, verts_to_target
 
 # settings that may change between a run and its resumption without changing what it computes
 RESUME_FREE = frozenset({"device", "compile", "cudnn_benchmark", "eval_batch", "data_mode", "pnp_workers", "pnp",
@@ -310,7 +311,19 @@ def _validate(model: torch.nn.Module, config: TrainConfig, data: DeviceData, loc
     result = score_split([Predictor(model, config.res)], data, "val", local, flip_tta=config.val_flip_tta,
                          batch=config.eval_batch, amp=amp, workers=config.pnp_workers, pnp=config.pnp)
     model.train()
-    return {**result.score.as_dict(), "pnp_failures": result.pnp_failures, "val_s": time.perf_counter() - t0}
+    return {**result.score.as_dict(), "val_loss": _held_out_loss(result, config, data, local),
+            "pnp_failures": result.pnp_failures, "val_s": time.perf_counter() - t0}
+
+
+def _held_out_loss(result: Any, config: TrainConfig, data: DeviceData, local: np.ndarray) -> float:
+    """The training loss (eq. 4, the config's weights) of the held-out predictions: a score without PnP."""
+    gt = data.labels("val", local, ("verts", "points2d"))
+    cache_res = data.topology.res
+    as_target = lambda v, p: (verts_to_target(torch.as_tensor(v, device=data.device).float()),  # noqa: E731
+                              pixels_to_unit(rescale_points(torch.as_tensor(p, device=data.device).float(), cache_res,
+                                                            config.res), config.res))
+    loss = JMLRLoss(data.topology.triangles, config.weights).to(data.device)
+    return float(loss(*as_target(result.verts, result.points_crop), *as_target(gt["verts"], gt["points2d"]))[0])
 
 
 def _result(config: TrainConfig, num_verts: int, device: torch.device, batch: int, peak_lr: float, steps: int,
