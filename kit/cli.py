@@ -38,8 +38,8 @@ def run_main(prog: str, body: Callable[[], "int | None"]) -> int:
     except RunFailure as exc:
         say(prog, str(exc))
         return FAILED
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"{prog}: {exc}" if str(exc) else f"{prog}: interrupted", file=sys.stderr)
         return INTERRUPTED
     except BrokenPipeError:  # the reader went away (`| head`): nothing more to say, and no traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -49,6 +49,7 @@ class AblateSettings:
     gpus_per_trial: float | None = option(None, help="GPUs per training (default: measured, see nas-search)",
                                           parse=lambda t: None if t == "auto" else float(t), metavar="auto|GPUS")
     cpus_per_trial: int | None = option(None, help="CPUs per training (default: shared out evenly)")
+    verbose: bool = option(False, help="Ray Tune's own per-trial output (default: one line of progress)")
     command: str = option(ABLATE_COMMAND, help="which command wrote this config", cli=False)
 
     def __post_init__(self) -> None:
@@ -195,7 +196,7 @@ def run_ablation(s: AblateSettings, run: RunDir, data: Path, cluster: tuple[int,
         start = time.time()
         fit_grid(run_training, {r["label"]: plan(r) for r in trainings},
                  [{"label": r["label"], "arch": r["arch"], "plan": r["label"]} for r in trainings],
-                 slots, run, "ablate", recorder)
+                 slots, run, "ablate", recorder, s.verbose)
         log(f"ablation trainings took {time.time() - start:.0f} s")
     rows = {r["label"]: r for r in recorder.rows()}
     ensembles = []
@@ -207,7 +208,7 @@ def run_ablation(s: AblateSettings, run: RunDir, data: Path, cluster: tuple[int,
         log(f"ablation: {len(ensembles)} ensemble evaluation(s)")
         fit_grid(run_ensemble, {r["label"]: plan(r) for r, _ in ensembles},
                  [{"label": r["label"], "plan": r["label"], "checkpoints": c} for r, c in ensembles],
-                 slots, run, "ensemble", recorder)
+                 slots, run, "ensemble", recorder, s.verbose)
     final = recorder.rows()
     update_summary(run.summary, ablation="done" if all(is_done(r) for r in final) else "partial")
     return final

@@ -11,7 +11,7 @@ from kit.config import add_options, given
 from nas.settings import SettingsError, resume_settings
 
 # settings a resumed ablation may change: where it runs, not what it computes
-RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial"})
+RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial", "verbose"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,11 +62,9 @@ def resolve(args: argparse.Namespace) -> tuple[Any, bool]:
 
 def run(args: argparse.Namespace) -> None:
     """Check everything, join Ray, train the grid, score the ensembles, print the rows."""
-    import ray
-    from nas.ablate import run_ablation
     from nas.cli import print_comparison
-    from nas.cluster import cluster_size, connect, probe
-    from nas.runs import RunDir, read_summary, read_table, write_yaml
+    from nas.cluster import probe
+    from nas.runs import RunDir, read_summary, read_table
     from nas.tasks import get_task
 
     settings, resuming = resolve(args)
@@ -81,7 +79,22 @@ def run(args: argparse.Namespace) -> None:
     task.check_data(settings.data)
     if settings.address and settings.address != "auto":
         probe(settings.address)
-    connect(settings.address)
+    from nas.driver import discard_if_empty, driving
+    try:
+        with driving(run_dir, "nas-ablate", f"nas-ablate --name {settings.name} --out {settings.out} --resume"):
+            ablate(settings, resuming, run_dir, task, ref, title)
+    finally:
+        discard_if_empty(run_dir)
+
+
+def ablate(settings: Any, resuming: bool, run_dir: Any, task: Any, ref: str, title: str) -> None:
+    """Join Ray, train the grid, score the ensembles, print the rows."""
+    import ray
+    from nas.ablate import run_ablation
+    from nas.cli import print_comparison
+    from nas.cluster import cluster_size, connect
+    from nas.runs import write_yaml
+    connect(settings.address, settings.verbose)
     if not resuming:
         write_yaml(run_dir.config, settings.to_dict())
     print(f"nas-ablate: run folder {run_dir.root}; searched architecture {settings.searched}")

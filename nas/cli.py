@@ -68,33 +68,41 @@ def recommended_proxy(run_dir: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> None:
-    """Resolve settings, join Ray, prepare data, run both stages, print the comparison."""
-    import ray
-    from kit.progress import progress
-    from nas.cluster import cluster_size, connect, gpu_count, probe
-    from nas.final import run_stage2
-    from nas.runs import RunDir, write_yaml
-    from nas.search import run_stage1
-    from nas.settings import make_settings
-    from nas.study import StorageError, open_storage
+    """Resolve settings, check everything, hold the run folder and search."""
+    from nas.cluster import probe
+    from nas.driver import discard_if_empty, driving
+    from nas.runs import RunDir
+    from nas.study import open_storage
     from nas.tasks import get_task
 
     settings, resuming = _resolve(args)
-    task = get_task(settings.task)
     # everything that can be checked is checked before Ray starts and before anything is written
-    task.check_data(settings.data)
+    get_task(settings.task).check_data(settings.data)
     if settings.address and settings.address != "auto":
         probe(settings.address)
     run_dir = RunDir(settings.run_dir)
-    created = not run_dir.root.exists()
     run_dir.root.mkdir(parents=True, exist_ok=True)  # SQLite creates study.db only inside an existing folder
+    resume = f"nas-search --name {settings.name} --out {settings.out} --resume"
     try:
-        open_storage(settings.storage_url)
-    except StorageError:
-        if created:
-            run_dir.root.rmdir()
-        raise
-    connect(settings.address)
+        with driving(run_dir, "nas-search", resume):
+            open_storage(settings.storage_url)
+            search(args, settings, resuming, run_dir)
+    finally:
+        discard_if_empty(run_dir)
+
+
+def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, run_dir: Any) -> None:
+    """Join Ray, prepare the data, run both stages, print the comparison."""
+    import ray
+    from kit.progress import progress
+    from nas.cluster import cluster_size, connect, gpu_count
+    from nas.final import run_stage2
+    from nas.runs import write_yaml
+    from nas.search import run_stage1
+    from nas.settings import make_settings
+    from nas.tasks import get_task
+
+    connect(settings.address, settings.verbose)
     if not resuming and not args.preset and gpu_count() == 0:
         settings = make_settings(given(args, SearchSettings), "smoke", "no GPU in the Ray cluster")
         print("nas-search: no GPU found: using the smoke preset (toy sizes, CPU); "
@@ -102,6 +110,7 @@ def run(args: argparse.Namespace) -> None:
     if not resuming:
         write_yaml(run_dir.config, settings.to_dict())
     print(f"nas-search: run folder {run_dir.root}")
+    task = get_task(settings.task)
     with progress() as start:
         data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=settings.data_res, seed=settings.seed,
                                  size={"subjects": settings.synth_subjects,

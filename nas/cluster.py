@@ -27,22 +27,40 @@ def probe(address: str, timeout: float = 5.0) -> None:
         raise ClusterError(f"cannot reach the Ray cluster at {address!r}: {exc.strerror or exc}") from None
 
 
-def connect(address: str | None) -> None:
-    """Join the cluster at `address` (or `RAY_ADDRESS`), else start a local Ray instance."""
+def connect(address: str | None, verbose: bool = True) -> None:
+    """Join the cluster at `address` (or `RAY_ADDRESS`), else start a local Ray instance; without `verbose` the
+    workers' output stays in Ray's session logs (/tmp/ray/session_latest/logs) instead of the terminal."""
     if ray.is_initialized():
         return
+    if not verbose:  # one line of progress per stage (nas.progress) instead of Tune's and Optuna's logs
+        quiet()
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address and address != "auto":
         probe(address)
     try:
         if address:
-            ray.init(address=address, log_to_driver=True)
+            ray.init(address=address, log_to_driver=verbose)
         else:
-            ray.init(include_dashboard=False)
+            # a local instance only this process talks to: Ray's token authentication has nothing to guard here
+            # (and would announce a new token in ~/.ray); on a cluster the user's setting stands
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+            ray.init(include_dashboard=False, log_to_driver=verbose)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         first = " ".join(str(exc).split())[:300]
         raise ClusterError(f"cannot reach {where}: {first}") from None
+
+
+def quiet() -> None:
+    """Keep Ray Tune's experiment boxes and result paths, Optuna's per-trial logs and Ray's INFO lines out of the
+    terminal (they stay in Ray's session logs and the run folder)."""
+    import logging
+
+    import optuna
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter prints nothing at verbose=0
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in ("ray", "ray.tune", "ray.train"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)

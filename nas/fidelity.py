@@ -70,6 +70,7 @@ class FidelitySettings:
     name: str = option("fidelity", help="run name: the folder OUT/NAME")
     out: str = option("runs", help="output folder")
     seed: int = option(0, help="seed of the architectures drawn and the first training seed")
+    verbose: bool = option(False, help="Ray Tune's own per-trial output (default: one line of progress)")
     preset: str = option("default", help="default | smoke", cli=False)
     command: str = option(COMMAND, help="which command wrote this config", cli=False)
 
@@ -216,7 +217,7 @@ def run_study(s: FidelitySettings, run: RunDir, data: Path, cluster: tuple[int, 
         recorder.add(group)
         log(f"fidelity: {len(group)} {stage} trainings, {slots.concurrent} at a time")
         fit_grid(run_training, plans, [{"label": j["label"], "arch": j["arch"], "plan": j["label"]} for j in group],
-                 slots, run, stage, recorder)
+                 slots, run, stage, recorder, s.verbose, "proxy" if stage == "proxies" else metric)
     finish(s, run, rows)
 
 

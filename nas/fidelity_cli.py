@@ -10,7 +10,7 @@ from kit.cli import run_main
 from kit.config import ConfigError, add_options, given, overrides, read_mapping
 from nas.settings import PRESET_DIR, SettingsError, resume_settings
 
-RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial"})
+RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial", "verbose"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,10 +65,8 @@ def resolve(args: argparse.Namespace) -> tuple[Any, bool]:
 
 def run(args: argparse.Namespace) -> None:
     """Check everything, join Ray, run the study, print the fidelity table."""
-    import ray
-    from nas.cluster import cluster_size, connect, probe
-    from nas.fidelity import run_study
-    from nas.runs import RunDir, read_table, write_yaml
+    from nas.cluster import probe
+    from nas.runs import RunDir
     from nas.tasks import get_task
 
     settings, resuming = resolve(args)
@@ -77,7 +75,21 @@ def run(args: argparse.Namespace) -> None:
     if settings.address and settings.address != "auto":
         probe(settings.address)
     run_dir = RunDir(settings.run_dir)
-    connect(settings.address)
+    from nas.driver import discard_if_empty, driving
+    try:
+        with driving(run_dir, "nas-fidelity", f"nas-fidelity --name {settings.name} --out {settings.out} --resume"):
+            study(settings, resuming, run_dir, task)
+    finally:
+        discard_if_empty(run_dir)
+
+
+def study(settings: Any, resuming: bool, run_dir: Any, task: Any) -> None:
+    """Join Ray, run what is missing of the study, print the fidelity table."""
+    import ray
+    from nas.cluster import cluster_size, connect
+    from nas.fidelity import run_study
+    from nas.runs import read_table, write_yaml
+    connect(settings.address, settings.verbose)
     if not resuming:
         write_yaml(run_dir.config, settings.to_dict())
     print(f"nas-fidelity: run folder {run_dir.root}")

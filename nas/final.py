@@ -15,6 +15,7 @@ from ray import tune
 
 from nas.cluster import Slots, slots_for
 from nas.packing import decide
+from nas.progress import StageProgress
 from nas.proxies import get_proxy, history_proxies
 from nas.runs import RunDir, final_columns, rank_correlation, read_table, update_summary, write_table
 from nas.schema import FINAL, Schema, Status, run_schema
@@ -101,14 +102,16 @@ def is_done(row: dict[str, Any]) -> bool:
 
 
 def fit_grid(trainable: Callable[..., None], plans: dict[str, Any], jobs: list[dict[str, Any]], slots: Slots,
-             run: RunDir, stage: str, recorder: tune.Callback) -> None:
-    """Run each job as one Ray Tune trial of `trainable` (spread over the GPUs), recorded by `recorder`."""
+             run: RunDir, stage: str, recorder: tune.Callback, verbose: bool = False, metric: str = "score") -> None:
+    """Run each job as one Ray Tune trial of `trainable` (spread over the GPUs), recorded by `recorder`, with one
+    line of progress (or Ray Tune's own output with `verbose`)."""
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, plans=plans), slots.resources()),
         param_space={"job": tune.grid_search(jobs)},
         tune_config=tune.TuneConfig(max_concurrent_trials=slots.concurrent, reuse_actors=True),
-        run_config=tune.RunConfig(name=session_name(run, stage), storage_path=str(run.ray), callbacks=[recorder],
-                                  failure_config=tune.FailureConfig(max_failures=0), verbose=1))
+        run_config=tune.RunConfig(name=session_name(run, stage), storage_path=str(run.ray),
+                                  callbacks=[recorder, StageProgress(stage, len(jobs), metric=metric)],
+                                  failure_config=tune.FailureConfig(max_failures=0), verbose=1 if verbose else 0))
     tuner.fit()
 
 
@@ -146,7 +149,7 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
         plans = {"proxy": replace(proxy_plan(s, data, threads), eval_every_epoch=True),
                  "final": final_plan(s, data, run, threads)}
         start = time.time()
-        fit_grid(run_training, plans, jobs, slots, run, "stage2", recorder)
+        fit_grid(run_training, plans, jobs, slots, run, "stage2", recorder, s.verbose, schema.metric.name)
         log(f"stage 2 took {time.time() - start:.0f} s")
     final_rows = recorder.rows()
     done = all(is_done(r) for r in final_rows)

@@ -11,6 +11,7 @@ from ray.tune.schedulers import ASHAScheduler
 
 from nas.cluster import Slots, slots_for
 from nas.packing import Packing, decide
+from nas.progress import StageProgress
 from nas.proxies import get_proxy
 from nas.runs import RunDir, trial_columns, update_summary, write_table
 from nas.schema import Schema, run_schema
@@ -113,6 +114,7 @@ def _round(s: SearchSettings, run: RunDir, data: Path, slots: Slots, schema: Sch
     searcher = StudySearch(param, sampler, open_storage(s.storage_url), s.name, plan.epochs, s.seed, schema, mode,
                            share=slots.gpus if slots.gpus > 0 else 1.0)
     recorder = StudyRecorder(searcher, export)
+    progress = StageProgress("stage 1", n, mode, max_epochs=plan.epochs)
     scheduler = ASHAScheduler(metric="proxy", mode=mode, time_attr="epoch", max_t=plan.epochs,
                               grace_period=1, reduction_factor=2) if s.scheduler == "asha" else None
     trainable = tune.with_resources(tune.with_parameters(run_training, plans={"proxy": plan}), slots.resources())
@@ -120,8 +122,9 @@ def _round(s: SearchSettings, run: RunDir, data: Path, slots: Slots, schema: Sch
         trainable,
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=n,
                                     max_concurrent_trials=slots.concurrent, reuse_actors=True),
-        run_config=tune.RunConfig(name=session_name(run, "stage1"), storage_path=str(run.ray), callbacks=[recorder],
-                                  failure_config=tune.FailureConfig(max_failures=0), verbose=1))
+        run_config=tune.RunConfig(name=session_name(run, "stage1"), storage_path=str(run.ray),
+                                  callbacks=[recorder, progress], failure_config=tune.FailureConfig(max_failures=0),
+                                  verbose=1 if s.verbose else 0))
     tuner.fit()
     export(searcher.study)
     return n

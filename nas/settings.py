@@ -16,8 +16,8 @@ PRESET_DIR = Path(__file__).with_name("presets")
 SAMPLERS = ("regnet", "tpe", "nsga2")
 SCHEDULERS = ("none", "asha")
 # settings a resumed run may change: where it runs, not what it computes
-RESUME_FREE = frozenset({"address", "resume", "preset_reason"})
-NOT_IN_PRESETS = frozenset({"preset", "preset_reason", "name", "out", "resume"})
+RESUME_FREE = frozenset({"address", "resume", "preset_reason", "verbose"})
+NOT_IN_PRESETS = frozenset({"preset", "preset_reason", "name", "out", "resume", "verbose"})
 
 
 class SettingsError(ToolkitError):
@@ -72,6 +72,7 @@ class SearchSettings:
     name: str = option("search", help="run name: the folder OUT/NAME")
     out: str = option("runs", help="output folder")
     seed: int = option(0, help="random seed")
+    verbose: bool = option(False, help="Ray Tune's own per-trial output (default: one line of progress per stage)")
     preset: str = option("default", help="smoke | default | a YAML file", cli=False)
     preset_reason: str = option("", help="why the preset was chosen", cli=False)
 
