@@ -58,10 +58,10 @@ def setup_text(run: Run) -> str:
             f"{_count(len(seed_columns(m, FULL)), 'seed')}{epochs}, each proxy run with {proxy_seeds}.")
     n = run.summary.get("n_archs")
     if n:
-        text += (f" Rank correlations are over {n} architectures, their intervals bootstrap 95% intervals over "
+        text += (f" Rank correlations are over {n:g} architectures, their intervals bootstrap 95% intervals over "
                  "architectures; a positive tau means the proxy ranks them as full training does.")
         if n <= 10:
-            text += f" With {n} architectures one swapped pair moves tau by {4 / (n * (n - 1)):.2f}."
+            text += f" With {n:g} architectures one swapped pair moves tau by {4 / (n * (n - 1)):.2f}."
     return text
 
 

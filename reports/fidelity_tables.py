@@ -4,6 +4,7 @@ one-line errors naming the damaged file; and how far the run got."""
 from __future__ import annotations
 
 import csv
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -84,12 +85,15 @@ def _check_fidelity(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
     return frame
 
 
-def _check_summary(summary: Any, path: Path) -> dict[str, Any]:
-    """summary.json of a fidelity run: an object whose counts and correlations are numbers."""
+def _check_summary(summary: dict[str, Any], path: Path) -> dict[str, Any]:
+    """summary.json of a fidelity run: counts and correlations are numbers (NaN or infinite ones: not given)."""
+    summary = dict(summary)
     for key in SUMMARY_NUMBERS:
         value = summary.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ReportError(f"{path}: {key} is {value!r}, not a number")
+        if value is not None and not math.isfinite(value):
+            summary[key] = None
     proxy = summary.get("recommended_proxy")
     if proxy is not None and not isinstance(proxy, str):
         raise ReportError(f"{path}: recommended_proxy is {proxy!r}, not a proxy name")

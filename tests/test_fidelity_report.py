@@ -153,6 +153,20 @@ def test_without_the_full_training_gpu_time_the_cost_is_not_judged(tmp_path):
     assert "tse does not meet it: its interval's lower end +0.21 is not above 0.3" in text
 
 
+def test_one_proxy_one_full_seed_and_no_noise_ceiling(tmp_path):
+    models = models_frame()[["arch", "kind", "gflops", "params_m", "full_score_s0", "tse_s0", "tse_s1"]]
+    fid = FIDELITY[FIDELITY["proxy"] == "tse"].drop(columns=["gpu_s_per_arch", "direction"])
+    run = fidelity_run(tmp_path / "r", fidelity=fid, models=models, proxies=["tse"], full_seeds=1,
+                       summary={"n_archs": 8, "noise_ceiling_kendall": float("nan"), "fidelity": "done"})
+    text = story(run)
+    assert "Run `fid` is complete." in text and "fully trained with 1 seed of 30 epochs" in text
+    assert "With 8 architectures one swapped pair moves tau by 0.07." in text
+    assert "With one full-training seed per architecture this run has no noise ceiling" in text
+    assert "The one measured proxy, tse, against full training: Kendall tau +0.65" in text
+    assert "GPU time not recorded" in text and "summary.json recommends no proxy yet." in text
+    assert "No proxy meets the issue's goal. tse does not meet it: its interval's lower end +0.21" in text
+
+
 def test_a_partial_run_is_called_partial(tmp_path, capsys):
     models = models_frame()
     models.loc[5:, ["full_score_s1", "jacov_s0", "jacov_s1"]] = np.nan  # 8 rows x 3 columns not run yet
