@@ -1,4 +1,5 @@
-"""`nas-report RUN_DIR`: the report of a nas-search or nas-ablate run folder (markdown, HTML, figures, CSV)."""
+"""`nas-report RUN_DIR`: the report of a nas-search, nas-ablate or nas-fidelity run folder (markdown, HTML,
+figures, CSV)."""
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
     """Arguments of `nas-report`."""
     p = argparse.ArgumentParser(
         prog="nas-report",
-        description="Write the report of a run folder of nas-search or nas-ablate: report.md, a self-contained "
-                    "report.html, the figures (PNG) and the tables (CSV). Works on a run that is still going or "
-                    "was stopped, and says that it is partial.")
+        description="Write the report of a run folder of nas-search, nas-ablate or nas-fidelity: report.md, a "
+                    "self-contained report.html, the figures (PNG) and the tables (CSV). Works on a run that is "
+                    "still going or was stopped, and says that it is partial.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="the run folder, e.g. runs/search")
     p.add_argument("--format", default="md,html", help="comma-separated: md, html (default md,html)")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default RUN_DIR/report)")

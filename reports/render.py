@@ -12,6 +12,9 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from reports.fidelity import fidelity_table, full_gpu_s, goal, models_table, proxy_label
+from reports.fidelity_figures import make_fidelity_figures
+from reports.fidelity_narrative import fidelity_narrative
 from reports.figures import FigureFile, make_figures
 from reports.files import write_file
 from reports.narrative import narrative
@@ -120,10 +123,38 @@ def failures_table(run: Run) -> Table | None:
     return Table("Failures", headers, rows)
 
 
+def _interval(r: pd.Series, col: str) -> str:
+    lo, hi = r[f"{col}_lo"], r[f"{col}_hi"]
+    return _num(r[col]) if pd.isna(lo) or pd.isna(hi) else f"{r[col]:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def fidelity_display(run: Run) -> Table:
+    """The proxies by Kendall tau against full training, with intervals, repeatability, cost and the goal."""
+    full_s = full_gpu_s(run)
+    verdict = {True: "met", False: "not met", None: "ranking met; cost unknown"}
+    cols: dict[str, Cell] = {
+        "proxy": proxy_label, "Kendall tau [95%]": lambda r: _interval(r, "kendall"),
+        "Spearman rho [95%]": lambda r: _interval(r, "spearman"), "repeat tau": lambda r: _num(r["repeat_kendall"]),
+        "GPU-s / arch": lambda r: _num(r["gpu_s_per_arch"], 0)}
+    if full_s:
+        cols["% of full"] = lambda r: _num(100 * r["gpu_s_per_arch"] / full_s, 1)
+    cols["goal"] = lambda r: "-" if pd.isna(r["kendall"]) else verdict[goal(r, full_s).meets]
+    headers, rows = _display(fidelity_table(run), cols)
+    note = ("Kendall tau and Spearman rho of each proxy's ranking against full training's (positive: the same "
+            "order), with bootstrap 95% intervals over architectures; repeat tau: between the proxy's two seeds. "
+            "Goal: tau >= 0.6, the interval's lower end above 0.3, at <= 10% of one full training's GPU time"
+            + (f" ({full_s:,.0f} GPU-s per architecture)." if full_s else " (not recorded in summary.json)."))
+    return Table("Proxy fidelity", headers, rows, note)
+
+
 def _settings(run: Run) -> str:
     c = run.config
     if run.kind == "ablation":
         keys = [("epochs", "epochs"), ("seeds", "seeds"), ("res", "input"), ("searched", "searched")]
+    elif run.kind == "fidelity":
+        keys = [("budget", "budget"), ("archs", "architectures"), ("full_epochs", "full epochs"),
+                ("full_seeds", "full seeds"), ("proxies", "proxies"), ("proxy_seeds", "proxy seeds"),
+                ("space", "space"), ("preset", "preset")]
     else:
         keys = [("budget", "budget"), ("trials", "trials"), ("sampler", "sampler"), ("scheduler", "scheduler"),
                 ("proxy_epochs", "proxy epochs"), ("final_epochs", "final epochs"), ("baselines", "baselines")]
@@ -133,14 +164,27 @@ def _settings(run: Run) -> str:
 
 
 def write_csv_tables(run: Run, out: Path) -> list[Path]:
-    """comparison.csv, and table1.csv (ablation) or trials.csv (search), and failures.csv."""
+    """comparison.csv, and table1.csv (ablation) or trials.csv (search), and failures.csv; for a fidelity run
+    fidelity.csv (sorted by Kendall tau) and models.csv (with the means over seeds)."""
+    if run.kind == "fidelity":
+        frames = {"fidelity": fidelity_table(run), "models": models_table(run)}
+        return [write_file(out / f"{name}.csv", df.to_csv(index=False)) for name, df in frames.items()]
     frames = {"comparison": comparison(run), "failures": failures(run)}
     frames.update({"table1": table1(run)} if run.kind == "ablation" else {"trials": trials_table(run)})
     return [write_file(out / f"{name}.csv", df.to_csv(index=False)) for name, df in frames.items()]
 
 
+def build_fidelity(run: Run, out: Path) -> Report:
+    """A nas-fidelity run's report: the proxy table, its two figures, models.csv and fidelity.csv."""
+    return Report(title=f"Report: proxy fidelity (nas-fidelity) `{run.name}`", subtitle=_settings(run),
+                  partial=run_status(run).partial, paragraphs=fidelity_narrative(run), tables=[fidelity_display(run)],
+                  figures=make_fidelity_figures(run, out / "figures"), csv=write_csv_tables(run, out / "tables"))
+
+
 def build(run: Run, out: Path) -> Report:
     """Write the figures and CSV tables into `out` and assemble the report's sections."""
+    if run.kind == "fidelity":
+        return build_fidelity(run, out)
     what = "ablation (nas-ablate)" if run.kind == "ablation" else "search (nas-search)"
     tables = [table1_table(run)] if run.kind == "ablation" else []
     tables += [comparison_table(run), top_trials_table(run), failures_table(run)]

@@ -1,11 +1,11 @@
 """A run folder read into pandas tables: trials, the final comparison (mean +- sd over seeds), Table 1 beside
-the paper, and whether the run is complete or partial. Reads through `nas.runs`, the layout's one owner, with
-the columns and statuses of the one result schema (`nas.schema`)."""
+the paper, and whether the run is complete or partial (a nas-fidelity run's tables: `reports.fidelity_tables`).
+Reads through `nas.runs`, the layout's one owner, with the columns and statuses of the one result schema
+(`nas.schema`)."""
 from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,9 @@ from kit.errors import ToolkitError
 from nas.runs import ABLATE_COMMAND, RunDir, final_columns, rank_correlation, read_config, read_summary, read_table, \
     trial_columns
 from nas.schema import Schema, Status, run_schema
+from reports.fidelity_tables import FIDELITY_COMMAND, fidelity_status, load_fidelity
 from reports.paper import TABLE1, TABLE1_REFERENCE
+from reports.run import ReportError, Run, RunStatus, state_text
 from search_spaces import DEFAULT_SPACE, SearchSpaceError, create_space, parse_budget
 
 REFERENCE = "resnet34d"
@@ -24,36 +26,6 @@ TERMS = ("v1_v2", "v1_v3", "v1_v4_x10")
 TRIAL_REQUIRED = ("number", "arch", "gflops", "status", "proxy_score")
 FINAL_REQUIRED = ("label", "arch", "kind", "score", "status")
 EXTRA_NUMBERS = ("seed", "tse")  # final.csv's seed; trials.csv's tse in runs written before proxy_tse
-
-
-class ReportError(ToolkitError):
-    """A run folder that is missing, or a file in it that cannot be read (the message names it)."""
-
-
-@dataclass
-class Run:
-    """Everything a report reads from one run folder."""
-
-    root: Path
-    kind: str  # search | ablation
-    config: dict[str, Any]
-    summary: dict[str, Any]
-    trials: pd.DataFrame
-    final: pd.DataFrame
-    design: list[str] = field(default_factory=list)  # the space's design-variable columns of `trials`
-
-    @property
-    def name(self) -> str:
-        """The run's name (its folder's, where the config does not say)."""
-        return str(self.config.get("name") or self.root.name)
-
-
-@dataclass
-class RunStatus:
-    """Whether the run finished, and a sentence for each part that did not."""
-
-    partial: bool
-    notes: list[str] = field(default_factory=list)
 
 
 def _frame(path: Path, numbers: list[str], required: tuple[str, ...], columns: list[str]) -> pd.DataFrame:
@@ -95,13 +67,14 @@ def _design(trials: pd.DataFrame, space_name: str) -> tuple[pd.DataFrame, list[s
 
 
 def load_run(path: "str | Path") -> Run:
-    """Read a run folder of nas-search or nas-ablate; ReportError where it is missing or unreadable."""
+    """Read a run folder of nas-search, nas-ablate or nas-fidelity; ReportError where it is missing or
+    unreadable."""
     root = Path(path)
     if not root.is_dir():
         raise ReportError(f"{path}: no such run folder")
     run = RunDir(root.resolve())
     if not run.exists():
-        raise ReportError(f"{path}: not a run folder of nas-search or nas-ablate (no config.yaml)")
+        raise ReportError(f"{path}: not a run folder of nas-search, nas-ablate or nas-fidelity (no config.yaml)")
     try:
         config = read_config(run.config)
     except ValueError as exc:
@@ -110,6 +83,10 @@ def load_run(path: "str | Path") -> Run:
         summary = read_summary(run.summary)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ReportError(f"{run.summary}: not valid JSON ({exc})") from None
+    if not isinstance(summary, dict):
+        raise ReportError(f"{run.summary}: not a JSON object (got {type(summary).__name__})")
+    if config.get("command") == FIDELITY_COMMAND:
+        return load_fidelity(run, config, summary)
     kind = "ablation" if config.get("command") == ABLATE_COMMAND else "search"
     space, task = str(config.get("space") or DEFAULT_SPACE), str(config.get("task") or "faces")
     try:
@@ -122,29 +99,23 @@ def load_run(path: "str | Path") -> Run:
     return Run(run.root, kind, config, summary, trials, final, design)
 
 
-def _state(value: Any) -> str:
-    if value in (None, ""):
-        return "not started"
-    if value == "running":
-        return "unfinished (running when last written: still going, or stopped)"
-    return str(value)
-
-
 def run_status(run: Run) -> RunStatus:
     """Complete, or partial with one sentence per unfinished part."""
+    if run.kind == "fidelity":
+        return fidelity_status(run)
     notes = []
     final_done = int((run.final.get("status") == "complete").sum()) if not run.final.empty else 0
     if run.kind == "ablation":
         if run.summary.get("ablation") != "done":
-            notes.append(f"the ablation is {_state(run.summary.get('ablation'))}: "
+            notes.append(f"the ablation is {state_text(run.summary.get('ablation'))}: "
                          f"{final_done} of {len(run.final)} rows done")
         return RunStatus(bool(notes), notes)
     if run.summary.get("stage1") != "done":
         expected = run.config.get("trials")
         of = f" of {expected}" if expected else ""
-        notes.append(f"stage 1 is {_state(run.summary.get('stage1'))}: {len(run.trials)}{of} proxy trials finished")
+        notes.append(f"stage 1 is {state_text(run.summary.get('stage1'))}: {len(run.trials)}{of} proxy trials finished")
     if run.summary.get("stage2") != "done":
-        notes.append(f"stage 2 is {_state(run.summary.get('stage2'))}: {final_done} of {len(run.final)} "
+        notes.append(f"stage 2 is {state_text(run.summary.get('stage2'))}: {final_done} of {len(run.final)} "
                      "final trainings done")
     return RunStatus(bool(notes), notes)
 

@@ -9,6 +9,15 @@ from PIL import Image
 
 # the tables of an earlier 30-trial H100 search (docs/example_run is a later, larger one)
 EXAMPLE_RUN = Path(__file__).resolve().parent / "data" / "h100_search_30trials"
+# `python -c BLOCKED_MAIN RUN_DIR ...`: nas-report with torch, timm, Ray, fvcore and cv2 made unimportable
+BLOCKED_MAIN = ("import sys\n"
+                "class Block:\n"
+                "    def find_spec(self, name, path=None, target=None):\n"
+                "        if name.split('.')[0] in ('torch', 'timm', 'ray', 'fvcore', 'cv2'):\n"
+                "            raise ImportError('blocked: ' + name)\n"
+                "sys.meta_path.insert(0, Block())\n"
+                "from reports.cli import main\n"
+                "sys.exit(main(sys.argv[1:]))")
 
 
 def check_png(path: Path) -> None:

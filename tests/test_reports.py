@@ -14,7 +14,7 @@ from scipy import stats
 from _spaces import resolve_arch
 from nas.runs import read_table
 from reports.cli import main
-from _report_helpers import EXAMPLE_RUN, check_png, copy_run
+from _report_helpers import BLOCKED_MAIN, EXAMPLE_RUN, check_png, copy_run
 
 SEARCH_FIGURES = {"score_vs_flops", "proxy_edf", "proxy_vs_full", "design_trends", "error_terms"}
 
@@ -214,22 +214,15 @@ def test_bad_format_is_exit_2(capsys):
 
 def test_reports_render_with_torch_timm_and_ray_blocked(tmp_path):
     """A report needs the run folder's files only: importing torch, timm or Ray fails here, and it still renders."""
-    code = ("import sys\n"
-            "class Block:\n"
-            "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name.split('.')[0] in ('torch', 'timm', 'ray', 'fvcore', 'cv2'):\n"
-            "            raise ImportError('blocked: ' + name)\n"
-            "sys.meta_path.insert(0, Block())\n"
-            "from reports.cli import main\n"
-            "sys.exit(main(sys.argv[1:]))")
-    done = subprocess.run([sys.executable, "-c", code, str(EXAMPLE_RUN), "--out", str(tmp_path / "r")],
+    done = subprocess.run([sys.executable, "-c", BLOCKED_MAIN, str(EXAMPLE_RUN), "--out", str(tmp_path / "r")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "report.md").is_file()
 
 
 def test_reports_import_no_training_code_and_no_ray():
-    code = ("import sys, reports.cli, reports.render, reports.figures, reports.narrative, reports.tables;"
+    code = ("import sys, reports.cli, reports.render, reports.figures, reports.narrative, reports.tables, "
+            "reports.fidelity_figures, reports.fidelity_narrative;"
             "bad = [m for m in sys.modules if m == 'ray' or m.startswith('ray.') or m == 'trainers.train'"
             " or m == 'nas.final' or m == 'nas.trial'];"
             "print(bad); sys.exit(1 if bad else 0)")
