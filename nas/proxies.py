@@ -92,3 +92,4 @@ register_proxy(Proxy("final", "the held-out task score after the short training 
                      "the last validation score", score_history=_last_score, needs_validation=True))
 register_proxy(Proxy("tse", "the sum of the epochs' mean training losses (TSE, Ru et al., NeurIPS 2021)",
                      "the sum of training losses (TSE)", score_history=_tse))
+import nas.zero_cost  # noqa: E402,F401  (registers synflow, grad_norm, naswot; it imports torch only when they run)
