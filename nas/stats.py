@@ -147,10 +147,10 @@ def fidelity_row(proxy_scores_by_seed: Any, full_scores_by_seed: Any, direction:
 
 
 def _named_rows(rows: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]]) -> dict[str, Mapping]:
-    """Rows by proxy name: a mapping as given, or rows that carry their `name`."""
+    """Rows by proxy name: a mapping as given, or rows that carry it as `proxy` (a fidelity table's) or `name`."""
     if isinstance(rows, Mapping):
         return dict(rows)
-    return {str(r["name"]): r for r in rows}
+    return {str(r["proxy"] if "proxy" in r else r["name"]): r for r in rows}
 
 
 def _finite(value: Any) -> bool:
@@ -165,7 +165,8 @@ def recommend(rows: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]
     """The proxy to use and the rule that picked it: among proxies with a finite `kendall_lo`, the cheapest
     (by `cost_key`; a missing cost counts as dearest) whose `kendall_lo` is within `margin` of the best.
 
-    Ties in cost go to the higher `kendall_lo`, then to the name. `rows`: name -> row, or rows with a `name`.
+    Ties in cost go to the higher `kendall_lo`, then to the name. `rows`: name -> row, or rows that carry their
+    name as `proxy` or `name`.
     """
     named = _named_rows(rows)
     lo = {k: float(r["kendall_lo"]) for k, r in named.items() if _finite(r.get("kendall_lo"))}

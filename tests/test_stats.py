@@ -165,6 +165,9 @@ def test_fidelity_row_drops_missing_architectures_and_single_seeds():
     row = fidelity_row(proxy, FULL, "min", n_boot=50)
     assert row["n"] == 6 and math.isnan(row["repeat_kendall"])  # one proxy seed: no repeatability
     assert row["kendall"] == stats.kendalltau(np.delete(FULL[:, 0], 4), np.delete(FULL.mean(1), 4)).statistic
+    as_lists = [[None if i == 4 else v] for i, v in enumerate(FULL[:, 0])]  # a table's empty cells arrive as None
+    again = fidelity_row(as_lists, FULL.tolist(), "min", n_boot=50)
+    assert math.isnan(again.pop("repeat_kendall")) and again == {k: v for k, v in row.items() if k != "repeat_kendall"}
 
 
 def test_recommend_picks_the_cheapest_within_the_margin():
@@ -176,13 +179,13 @@ def test_recommend_picks_the_cheapest_within_the_margin():
     assert name == "tse" and "within 0.1 of the best" in rule and "final, tse" in rule
     assert recommend(rows, margin=0.05)[0] == "final"
     assert recommend(rows, margin=0.3)[0] == "synflow"
-    as_list = [{"name": k, **v} for k, v in rows.items()]
-    assert recommend(as_list)[0] == "tse"
+    assert recommend([{"name": k, **v} for k, v in rows.items()])[0] == "tse"
+    assert recommend([{"proxy": k, **v} for k, v in rows.items()])[0] == "tse"  # a fidelity table's rows
 
 
 def test_recommend_ties_missing_costs_and_nothing_to_recommend():
     rows = {"a": {"kendall_lo": 0.5, "cost": 10.0}, "b": {"kendall_lo": 0.55, "cost": 10.0},
-            "c": {"kendall_lo": 0.6}}  # no cost: counts as dearest
+            "c": {"kendall_lo": 0.6, "cost": None}}  # no cost: counts as dearest
     assert recommend(rows, cost_key="cost")[0] == "b"  # equal cost: the higher kendall_lo
     name, rule = recommend({"a": {"kendall_lo": None}, "b": {"kendall_lo": -math.inf}})
     assert name is None and "none recommended" in rule
