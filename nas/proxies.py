@@ -126,3 +126,4 @@ def _variant(reads: str, epochs: int, res: int | None = None) -> Proxy:
 for _reads, _epochs, _res in (("final", 1, None), ("final", 2, None), ("final", 4, None), ("final", 8, None),
                               ("final", 4, 128), ("tse", 4, None), ("tse", 8, None), ("val_loss", 4, None)):
     register_proxy(_variant(_reads, _epochs, _res))
+import nas.zero_cost  # noqa: E402,F401  (registers synflow, grad_norm, naswot; it imports torch only when they run)
