@@ -7,7 +7,7 @@ import sys
 from typing import Sequence
 
 from kit.cli import run_main
-from kit.config import fraction as _fraction, positive_int as _positive_int
+from kit.config import fraction as _fraction, positive_int as _positive_int, seed as _seed
 from kit.progress import one_bar
 
 
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--test-subjects", type=_fraction, default=0.2,
                    help="fraction of subjects in the (unlabelled) test list (0.2)")
     s.add_argument("--size", type=_positive_int, default=800, help="image width and height (800)")
-    s.add_argument("--seed", type=int, default=0, help="random seed; the output is a function of it (0)")
+    s.add_argument("--seed", type=_seed, default=0, help="random seed; the output is a function of it (0)")
     s.add_argument("--workers", type=_positive_int, default=workers, help=f"processes (default {workers})")
     s.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
 
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--res", type=_positive_int, default=256, help="crop size in pixels (256)")
     c.add_argument("--val-subjects", type=_fraction, default=0.2,
                    help="fraction of training subjects held out for validation (0.2)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the validation draw (0)")
+    c.add_argument("--seed", type=_seed, default=0, help="seed of the validation draw (0)")
     c.add_argument("--workers", type=_positive_int, default=workers, help=f"processes (default {workers})")
     c.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                    help="on a bad frame file: stop with an error (default) or skip the frame and count it")
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--out", required=True, metavar="PNG", help="image file to write")
     _face_model_args(k)
     k.add_argument("-n", type=_positive_int, default=16, help="number of frames (16)")
-    k.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    k.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
     k.add_argument("--tile", type=_positive_int, default=256, help="tile size in pixels (256)")
     return parser
 

@@ -51,8 +51,8 @@ class SynthConfig:
                 raise DataError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.test_subjects < 1.0:
             raise DataError(f"--test-subjects must be a fraction in [0, 1), got {self.test_subjects}")
-        if self.size < 64:
-            raise DataError(f"--size must be at least 64 pixels, got {self.size}")
+        if not 64 <= self.size <= 4096:
+            raise DataError(f"--size must be 64 to 4096 pixels, got {self.size}")
 
 
 @dataclass

@@ -62,6 +62,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def seed(text: str) -> int:
+    """An argparse type: a random seed, a whole number of at least 0."""
+    value = _number(int)(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number >= 0, got {value}")
+    return value
+
+
 def fraction(text: str) -> float:
     """An argparse type: a number in [0, 1)."""
     value = _number(float)(text)

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from ray import tune
 
 from kit.config import ConfigError, option, overrides
+from kit.config import seed as seed_type
 from kit.errors import one_line
 from kit.task import Experiment
 from nas.cluster import Slots, slots_for
@@ -35,7 +36,7 @@ class AblateSettings:
     data: str = option(help="crop cache (nas-data cache) or WCPA root (required unless --resume)")
     epochs: int = option(40, help="epochs of each training")
     seeds: int = option(1, help="seeds per experiment; several give mean +- sd")
-    seed: int = option(0, help="first seed")
+    seed: int = option(0, help="first seed (>= 0)", parse=seed_type)
     res: int = option(256, help="input size")
     batch: int = option(256, help="batch size")
     searched: str = option(PAPER_SEARCHED, help="the searched architecture (default: the JMLR paper's)", cli=False)
@@ -53,6 +54,8 @@ class AblateSettings:
     command: str = option(ABLATE_COMMAND, help="which command wrote this config", cli=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise SettingsError(f"--seed must be a whole number >= 0, got {self.seed!r}")
         for key in ("epochs", "seeds", "res", "batch"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 from ray import tune
 
 from kit.config import option
+from kit.config import seed as seed_type
 from nas.cluster import Slots, slots_for
 from nas.final import fit_grid, full_plan
 from nas.packing import decide
@@ -69,7 +70,8 @@ class FidelitySettings:
     address: str | None = option(None, help="Ray cluster to join ('auto' or host:port); default: start Ray locally")
     name: str = option("fidelity", help="run name: the folder OUT/NAME")
     out: str = option("runs", help="output folder")
-    seed: int = option(0, help="seed of the architectures drawn and the first training seed")
+    seed: int = option(0, help="seed of the architectures drawn and the first training seed (>= 0)",
+                       parse=seed_type)
     verbose: bool = option(False, help="Ray Tune's own per-trial output (default: one line of progress)")
     preset: str = option("default", help="default | smoke", cli=False)
     command: str = option(COMMAND, help="which command wrote this config", cli=False)
@@ -80,6 +82,8 @@ class FidelitySettings:
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise SettingsError(f"--{key.replace('_', '-')} must be a positive whole number, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise SettingsError(f"--seed must be a whole number >= 0, got {self.seed!r}")
         if not 0 < self.proxy_fraction <= 1:
             raise SettingsError(f"--proxy-fraction must be in (0, 1], got {self.proxy_fraction}")
         for name in self.proxies:
@@ -217,7 +221,7 @@ def run_study(s: FidelitySettings, run: RunDir, data: Path, cluster: tuple[int, 
         recorder.add(group)
         log(f"fidelity: {len(group)} {stage} trainings, {slots.concurrent} at a time")
         fit_grid(run_training, plans, [{"label": j["label"], "arch": j["arch"], "plan": j["label"]} for j in group],
-                 slots, run, stage, recorder, s.verbose, "proxy" if stage == "proxies" else metric)
+                 slots, run, stage, recorder, s.verbose, None if stage == "proxies" else metric)
     finish(s, run, rows)
 
 

@@ -102,7 +102,8 @@ def is_done(row: dict[str, Any]) -> bool:
 
 
 def fit_grid(trainable: Callable[..., None], plans: dict[str, Any], jobs: list[dict[str, Any]], slots: Slots,
-             run: RunDir, stage: str, recorder: tune.Callback, verbose: bool = False, metric: str = "score") -> None:
+             run: RunDir, stage: str, recorder: tune.Callback, verbose: bool = False, metric: str | None = "score"
+             ) -> None:
     """Run each job as one Ray Tune trial of `trainable` (spread over the GPUs), recorded by `recorder`, with one
     line of progress (or Ray Tune's own output with `verbose`)."""
     tuner = tune.Tuner(

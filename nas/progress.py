@@ -61,7 +61,7 @@ class StageProgress(tune.Callback):
             self.failed += 1
         elif self.max_epochs and not result.get("done_training") and int(result.get("epoch", 0)) < self.max_epochs:
             self.pruned += 1
-        value = result.get(self.metric)
+        value = result.get(self.metric) if self.metric else None
         if isinstance(value, (int, float)) and math.isfinite(value) and not result.get("failed"):
             arch = config.get("job", config).get("arch", "?")
             if self.best is None or (value < self.best[0] if self.mode == "min" else value > self.best[0]):

@@ -26,9 +26,14 @@ import yaml
 
 from kit.atomic import atomic_write, write_csv, write_json
 from kit.config import ConfigError, read_mapping
+from kit.errors import ToolkitError
 from nas.schema import FINAL, TRIALS, Schema
 
 ABLATE_COMMAND = "nas-ablate"
+
+
+class RunFileError(ToolkitError, ValueError):
+    """A file of a run folder that cannot be read back (the message names it)."""
 ABLATION_KEYS = ("experiment", "seed")  # an ablation's final.csv: these, the task's columns, then FINAL's
 
 
@@ -108,8 +113,16 @@ def read_config(path: Path) -> dict[str, Any]:
 
 
 def read_summary(path: Path) -> dict[str, Any]:
-    """summary.json, or an empty dict."""
-    return json.loads(path.read_text()) if path.is_file() else {}
+    """summary.json, or an empty dict; ValueError naming the file where it is not a JSON object."""
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunFileError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise RunFileError(f"{path}: not a JSON object of a run's summary")
+    return value
 
 
 def update_summary(path: Path, **values: Any) -> dict[str, Any]:

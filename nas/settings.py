@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from kit.config import ConfigError, option, overrides, read_mapping
+from kit.config import seed as seed_type
 from kit.errors import ToolkitError
 from search_spaces import DEFAULT_SPACE, FlopWindow, SearchSpace, SearchSpaceError, check_window, create_space, list_spaces
 
@@ -71,7 +72,7 @@ class SearchSettings:
     storage: str | None = option(None, help="Optuna storage URL (default: sqlite:///OUT/NAME/study.db)")
     name: str = option("search", help="run name: the folder OUT/NAME")
     out: str = option("runs", help="output folder")
-    seed: int = option(0, help="random seed")
+    seed: int = option(0, help="random seed (>= 0)", parse=seed_type)
     verbose: bool = option(False, help="Ray Tune's own per-trial output (default: one line of progress per stage)")
     preset: str = option("default", help="smoke | default | a YAML file", cli=False)
     preset_reason: str = option("", help="why the preset was chosen", cli=False)
@@ -97,6 +98,8 @@ class SearchSettings:
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise SettingsError(f"--{key.replace('_', '-')} must be a positive whole number, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise SettingsError(f"--seed must be a whole number >= 0, got {self.seed!r}")
         if self.top_k < 0:
             raise SettingsError(f"--top-k must not be negative, got {self.top_k}")
         if not 0 < self.proxy_fraction <= 1:

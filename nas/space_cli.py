@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 from kit.cli import run_main
 from kit.config import positive_int
+from kit.config import seed as seed_type
 from nas.tasks import DEFAULT_TASK, get_task, list_tasks
 from search_spaces import DEFAULT_SPACE, FlopWindow, SearchSpace, create_space, list_spaces, sample_archs
 
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--budget", required=True, help="FLOP budget, e.g. 5G, 5.12G, 500M, 5e9")
     sample.add_argument("-n", type=int, default=16, help="number of architectures (default 16)")
     sample.add_argument("--tol", type=float, default=0.05, help="window is [(1 - tol) * budget, budget] (default 0.05)")
-    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sample.add_argument("--seed", type=seed_type, default=0, help="random seed, >= 0 (default 0)")
     sample.add_argument("--block", choices=("basic", "bottleneck"), default=None,
                         help="resnet_d only: residual block (bottleneck: the resnet_d_bottleneck space)")
     _common(sample)
@@ -55,12 +56,20 @@ def _space(args: argparse.Namespace) -> SearchSpace:
     return create_space(name, res=args.res or task.flop_res, outputs=args.outputs or task.flop_outputs)
 
 
+MAX_BUILD_PARAMS = 2_000_000_000  # fvcore's count allocates the network: 8 GB of float32 weights at this bound
+
+
 def cmd_flops(args: argparse.Namespace) -> None:
     """Print fvcore's and the analytic FLOP count of one architecture."""
+    from search_spaces import SearchSpaceError
     from search_spaces.flops import count_flops
     space = _space(args)
     arch = space.parse(args.arch)
     size = space.complexity(arch)
+    if size.params > MAX_BUILD_PARAMS:
+        raise SearchSpaceError(f"{args.arch}: {size.params / 1e9:.1f} G parameters is too large to build for fvcore's "
+                               f"count (at most {MAX_BUILD_PARAMS / 1e9:.0f} G); its analytic count is "
+                               f"{size.flops / 1e9:.4g} GFLOPs")
     row = {"arch": space.label(arch), "space": space.name, **space.to_json(arch),
            "gflops": count_flops(space, arch) / 1e9, "gflops_analytic": size.flops / 1e9,
            "params_m": size.params / 1e6, "res": space.res, "outputs": space.outputs}

@@ -35,12 +35,40 @@ def _flops_relation(a: float, b: float) -> str:
 
 
 def status_text(run: Run) -> str:
-    """One sentence: complete, or partial and why."""
+    """One sentence: complete, or partial and why; and any interruption it was resumed after."""
     status = run_status(run)
+    stops = run.summary.get("interruptions") or []
+    if run.summary.get("interrupted"):
+        stops = [*stops, run.summary["interrupted"]]
+    resumed = (f" It was interrupted {len(stops)} time(s) ({_and([_stop(i) for i in stops])})"
+               + (" and resumed; trials that were running then were run again." if not run.summary.get("interrupted")
+                  else "; resume it with --resume.")) if stops else ""
     if not status.partial:
-        return f"Run `{run.name}` is complete."
+        return f"Run `{run.name}` is complete.{resumed}"
     return (f"**Partial run**: {'; '.join(status.notes)}. This report shows what the run folder holds so far; "
-            "rankings and comparisons may change when the run finishes.")
+            f"rankings and comparisons may change when the run finishes.{resumed}")
+
+
+def _stop(interruption: dict) -> str:
+    return f"in {interruption.get('stage', '?')} at {interruption.get('at', '?')}"
+
+
+def is_toy(run: Run) -> bool:
+    """A smoke-preset or otherwise toy-sized run: its scores say nothing about the architectures."""
+    c = run.config
+    epochs = c.get("final_epochs") or c.get("full_epochs") or c.get("epochs") or 40
+    return c.get("preset") == "smoke" or int(epochs) < 5 or int(c.get("final_res") or c.get("res") or 256) < 128
+
+
+def toy_banner(run: Run) -> str:
+    """The warning a toy run's report opens with."""
+    c = run.config
+    size = ", ".join(f"{v} {k}" for k, v in (("final epochs", c.get("final_epochs") or c.get("full_epochs")
+                                                                or c.get("epochs")),
+                                             ("px crops", c.get("final_res") or c.get("res"))) if v)
+    return (f"**Toy run** (preset {c.get('preset', '?')}; {size}): networks this small and this briefly trained "
+            "score mostly noise, so nothing below is a result about the architectures and no difference here is "
+            "called a win or a loss.")
 
 
 def failure_text(run: Run) -> str:
@@ -109,6 +137,9 @@ def stage2_text(run: Run) -> str:
         return "No searched architecture has finished its full training yet."
     best = searched.iloc[0]
     ref = baselines[baselines["network"] == ref_name]
+    if is_toy(run):
+        scores = "; ".join(f"{r['network']} {_mm(r['score'])}" for _, r in done.iterrows())
+        return f"Full scores of this toy run (not a comparison): {scores}."
     if ref.empty:
         text = (f"The best searched architecture, {best['network']}, scores {_mm(best['score'])}; {ref_name} has no "
                 "full score in this run, so the comparison at equal FLOPs is missing.")
@@ -170,9 +201,13 @@ def in_short(run: Run) -> str:
             if len(searched):
                 best, ref = searched.iloc[0], done.loc[ref_name]
                 how = (f"{abs(best['delta_pct']):.1f}% {'lower' if best['delta_pct'] < 0 else 'higher'} score, "
-                       f"{_mm(best['score'])} vs {_mm(ref['score'])} at {best['gflops']:.2f} vs {ref['gflops']:.2f} GFLOPs")
-                parts.append(f"the best searched net beats {ref_name} ({how})" if best["score"] < ref["score"]
-                             else f"no searched net beats {ref_name} (the best: {how})")
+                       f"{_mm(best['score'])} vs {_mm(ref['score'])} at {best['gflops']:.2f} vs {ref['gflops']:.2f} "
+                       f"GFLOPs and {best['params_m']:.1f} vs {ref['params_m']:.1f} M parameters")
+                if is_toy(run):
+                    parts.append(f"the best searched net against {ref_name}: {how} (a toy run: not a comparison)")
+                else:
+                    parts.append(f"the best searched net beats {ref_name} ({how})" if best["score"] < ref["score"]
+                                 else f"no searched net beats {ref_name} (the best: {how})")
     fit = proxy_fidelity(run) if run.kind == "search" else {"kendall_tau": None}
     if fit["kendall_tau"] is not None:
         parts.append(f"the proxy's ranking {SHORT[_fidelity(fit['kendall_tau'])]} "
@@ -247,7 +282,7 @@ def ablation_text(run: Run) -> str:
 
 def narrative(run: Run) -> list[str]:
     """The report's "what this run shows" paragraphs."""
-    head = [p for p in (status_text(run), in_short(run)) if p]
+    head = [p for p in (toy_banner(run) if is_toy(run) else "", status_text(run), in_short(run)) if p]
     if run.kind == "ablation":
         return [*head, ablation_text(run), failure_text(run)]
     paragraphs = [*head, stage1_text(run), stage2_text(run)]

@@ -17,7 +17,7 @@ from reports.fidelity_figures import make_fidelity_figures
 from reports.fidelity_narrative import fidelity_narrative
 from reports.figures import FigureFile, make_figures
 from reports.files import write_file
-from reports.narrative import narrative
+from reports.narrative import is_toy, narrative, toy_banner
 from reports.paper import LEADERBOARD_JMLR
 from reports.tables import Run, comparison, failures, reference, run_status, table1, trials_table
 
@@ -156,11 +156,24 @@ def _settings(run: Run) -> str:
                 ("full_seeds", "full seeds"), ("proxies", "proxies"), ("proxy_seeds", "proxy seeds"),
                 ("space", "space"), ("preset", "preset")]
     else:
-        keys = [("budget", "budget"), ("trials", "trials"), ("sampler", "sampler"), ("scheduler", "scheduler"),
-                ("proxy_epochs", "proxy epochs"), ("final_epochs", "final epochs"), ("baselines", "baselines")]
+        keys = [("preset", "preset"), ("space", "space"), ("budget", "budget"), ("trials", "trials"),
+                ("sampler", "sampler"), ("scheduler", "scheduler"), ("proxy_score", "proxy"),
+                ("proxy_epochs", "proxy epochs"), ("proxy_res", "proxy px"), ("final_epochs", "final epochs"),
+                ("final_res", "final px"), ("baselines", "baselines")]
     parts = [f"{name} {', '.join(map(str, c[k])) if isinstance(c[k], list) else c[k]}" for k, name in keys
              if c.get(k) not in (None, "")]
-    return " · ".join(parts)
+    return " · ".join(parts + [_data(c)] if run.kind == "search" else parts)
+
+
+def _data(c: dict) -> str:
+    """Which data the run trained on: a path, or the embedded synthetic set and its size."""
+    if c.get("data"):
+        return f"data {c['data']}"
+    if c.get("synth_subjects"):
+        frames = int(c["synth_subjects"]) * int(c.get("synth_frames_per_subject") or 0)
+        return (f"data: synthetic procedural faces, {c['synth_subjects']} subjects x "
+                f"{c.get('synth_frames_per_subject')} frames ({frames:,})")
+    return "data: unknown"
 
 
 def write_csv_tables(run: Run, out: Path) -> list[Path]:
@@ -177,7 +190,8 @@ def write_csv_tables(run: Run, out: Path) -> list[Path]:
 def build_fidelity(run: Run, out: Path) -> Report:
     """A nas-fidelity run's report: the proxy table, its two figures, models.csv and fidelity.csv."""
     return Report(title=f"Report: proxy fidelity (nas-fidelity) `{run.name}`", subtitle=_settings(run),
-                  partial=run_status(run).partial, paragraphs=fidelity_narrative(run), tables=[fidelity_display(run)],
+                  partial=run_status(run).partial,
+                  paragraphs=[toy_banner(run)] * is_toy(run) + fidelity_narrative(run), tables=[fidelity_display(run)],
                   figures=make_fidelity_figures(run, out / "figures"), csv=write_csv_tables(run, out / "tables"))
 
 

@@ -64,13 +64,14 @@ def test_resume_of_a_finished_study_runs_nothing(study, capsys):
 def test_a_killed_driver_resumes_without_repeating_finished_jobs(tiny_cache, tmp_path):
     folder = Path(f"/tmp/nasray-fid-{os.getpid()}")  # short: Ray's socket paths live inside it
     folder.mkdir(exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "nas.fidelity_cli", *args(tiny_cache, tmp_path, "k")],
+    small = [*args(tiny_cache, tmp_path, "k"), "--archs", "1", "--proxies", "final,tse"]  # 8 trainings in all
+    proc = subprocess.Popen([sys.executable, "-m", "nas.fidelity_cli", *small],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             env={**os.environ, "RAY_TMPDIR": str(folder)})
     jobs = tmp_path / "k" / "jobs.csv"
     try:
         end = time.time() + 300
-        while time.time() < end and sum(r["status"] == "complete" for r in read_table(jobs)) < 3:
+        while time.time() < end and sum(r["status"] == "complete" for r in read_table(jobs)) < 2:
             assert proc.poll() is None, "the driver ended early"
             time.sleep(0.5)
     finally:
@@ -78,7 +79,7 @@ def test_a_killed_driver_resumes_without_repeating_finished_jobs(tiny_cache, tmp
         proc.wait()
         kill_ray(folder)
     finished = {r["label"]: r for r in read_table(jobs) if r["status"] == "complete"}
-    assert len(finished) >= 3
+    assert len(finished) >= 2
     assert main(["--name", "k", "--out", str(tmp_path), "--resume"]) == 0
     after = {r["label"]: r for r in read_table(jobs)}
     for label, row in finished.items():  # finished work is kept exactly, not run again

@@ -19,6 +19,7 @@ import torch
 from search_spaces import DEFAULT_SPACE, create_space
 from kit.atomic import write_csv, write_json
 from kit.config import option
+from kit.config import seed as seed_type
 from trainers.augment import AugmentConfig, prepare_batch
 from trainers.checkpoint import CHECKPOINT_NAME, check_topology, load_checkpoint, save_checkpoint
 from trainers.device_data import DeviceData, subset
@@ -61,7 +62,7 @@ class TrainConfig:
     device: str = option("auto", help="auto (the GPU if there is one), cpu, cuda or cuda:N")
     compile: bool = option(False, help="torch.compile the network (pays off on long runs)")
     amp: bool | None = option(None, help="bf16 autocast (default: on CUDA only)", cli=False)
-    seed: int = option(0, help="random seed")
+    seed: int = option(0, help="random seed (>= 0)", parse=seed_type)
     eval_every: int = option(1, help="validate every N epochs (and always after the last)")
     val_max: int | None = option(None, help="score at most N validation frames (a seeded subset)")
     val_flip_tta: bool = option(False, help="validate with flip test-time augmentation", flag="flip-tta")
@@ -86,6 +87,8 @@ class TrainConfig:
         for name, value in positive.items():
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive whole number, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a whole number >= 0, got {self.seed!r}")
         if not (0 < self.train_fraction <= 1):
             raise ConfigError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
