@@ -67,7 +67,6 @@ def main() -> None:
     args = p.parse_args()
     (cache, t_make) = timed(lambda: faces(args.faces, args.res))
     data, t_upload = timed(lambda: DeviceData(cache, "auto", "auto", splits=("val",)))
-    rows = np.arange(args.faces)
     rng = np.random.default_rng(1)
     noisy = cache.points2d + rng.normal(0, 1.5, cache.points2d.shape).astype(np.float32)
     topo, dev = data.topology, data.device

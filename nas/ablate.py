@@ -22,15 +22,15 @@ from nas.packing import decide
 from nas.final import FinalRecorder, fit_grid, full_plan, is_done
 from nas.runs import ABLATE_COMMAND, RunDir, final_columns, read_table, update_summary, write_table
 from nas.schema import Status, run_schema
-from nas.settings import SettingsError, check_name
+from nas.settings import RunSettings, SettingsError, check_name
 from nas.tasks import get_task
 from nas.trial import TrialPlan, device_name, location, prepared, run_training
-from search_spaces import DEFAULT_SPACE, SearchSpace, SearchSpaceError, create_space
+from search_spaces import DEFAULT_SPACE, SearchSpaceError
 from search_spaces.resnet_d import PAPER_SEARCHED
 
 
 @dataclass
-class AblateSettings:
+class AblateSettings(RunSettings):
     """Everything `nas-ablate` needs to run (and re-run) the grid; written to config.yaml."""
 
     data: str = option(help="crop cache (nas-data cache) or WCPA root (required unless --resume)")
@@ -69,20 +69,6 @@ class AblateSettings:
         check_name(self.name)
         if self.command != ABLATE_COMMAND:
             raise SettingsError(f"not a config of {ABLATE_COMMAND} (command: {self.command!r})")
-
-    def search_space(self) -> SearchSpace:
-        """The space of the searched architecture, counted as the task counts budgets."""
-        task = get_task(self.task)
-        return create_space(self.space, res=task.flop_res, outputs=task.flop_outputs)
-
-    @property
-    def run_dir(self) -> Path:
-        """OUT/NAME, absolute (Ray needs absolute storage paths)."""
-        return (Path(self.out) / self.name).resolve()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain form for config.yaml."""
-        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any], path: Path) -> "AblateSettings":

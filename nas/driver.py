@@ -11,7 +11,6 @@ import os
 import signal
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator
 
 from kit.lock import run_lock

@@ -28,10 +28,10 @@ from nas.packing import decide
 from nas.proxies import get_proxy, schedule_key
 from nas.runs import RunDir, read_table, update_summary, write_table
 from nas.schema import Status
-from nas.settings import SettingsError, check_name
+from nas.settings import RunSettings, SettingsError, check_name
 from nas.tasks import get_task
 from nas.trial import TrialPlan, run_training
-from search_spaces import DEFAULT_SPACE, FlopWindow, SearchSpace, check_window, create_space, sample_archs
+from search_spaces import DEFAULT_SPACE, check_window, sample_archs
 
 COMMAND = "nas-fidelity"
 DEFAULT_PROXIES = ["final", "tse", "val_loss", "final_e1", "final_e2", "final_e4", "final_e8", "final_e4_r128",
@@ -41,7 +41,7 @@ JOB_COLUMNS = ["label", "job", "arch_index", "arch", "seed", "schedule", "proxy"
 
 
 @dataclass
-class FidelitySettings:
+class FidelitySettings(RunSettings):
     """Everything `nas-fidelity` needs to run (and re-run) one study; written to config.yaml."""
 
     data: str = option(help="crop cache (nas-data cache) or WCPA root (required unless --resume)")
@@ -95,23 +95,6 @@ class FidelitySettings:
         check_name(self.name)
         if self.command != COMMAND:
             raise SettingsError(f"not a config of {COMMAND} (command: {self.command!r})")
-
-    def search_space(self) -> SearchSpace:
-        """The space, counted at the task's resolution and head."""
-        task = get_task(self.task)
-        return create_space(self.space, res=task.flop_res, outputs=task.flop_outputs)
-
-    @property
-    def window(self) -> FlopWindow:
-        return FlopWindow.below(self.budget, self.tol)
-
-    @property
-    def run_dir(self) -> Path:
-        return (Path(self.out) / self.name).resolve()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain form for config.yaml."""
-        return dataclasses.asdict(self)
 
 
 def models(s: FidelitySettings) -> list[dict[str, Any]]:

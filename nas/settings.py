@@ -30,8 +30,33 @@ def _proxies() -> list[str]:
     return list_proxies()
 
 
+class RunSettings:
+    """What the settings of every driver share: the space counted as the task counts budgets, the FLOP window,
+    the run folder and the plain form written to config.yaml (a mixin of the settings dataclasses)."""
+
+    def search_space(self) -> SearchSpace:
+        """The space, counted at the task's resolution and head (what the budget means)."""
+        from nas.tasks import get_task
+        task = get_task(self.task)  # type: ignore[attr-defined]
+        return create_space(self.space, res=task.flop_res, outputs=task.flop_outputs)  # type: ignore[attr-defined]
+
+    @property
+    def window(self) -> FlopWindow:
+        """The FLOP window [(1 - tol) * budget, budget]."""
+        return FlopWindow.below(self.budget, self.tol)  # type: ignore[attr-defined]
+
+    @property
+    def run_dir(self) -> Path:
+        """OUT/NAME, absolute (Ray needs absolute storage paths)."""
+        return (Path(self.out) / self.name).resolve()  # type: ignore[attr-defined]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain form for config.yaml."""
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass
-class SearchSettings:
+class SearchSettings(RunSettings):
     """Everything `nas-search` needs to run (and re-run) one search; written to config.yaml."""
 
     budget: str = option("5G", help="FLOP budget at the task's resolution (256x256 for faces), e.g. 5G; the "
@@ -108,30 +133,11 @@ class SearchSettings:
             raise SettingsError(f"--gpus-per-trial must not be negative, got {self.gpus_per_trial}")
         check_name(self.name)
 
-    def search_space(self) -> SearchSpace:
-        """The space, counted at the task's resolution and head (what the budget means)."""
-        from nas.tasks import get_task
-        task = get_task(self.task)
-        return create_space(self.space, res=task.flop_res, outputs=task.flop_outputs)
-
-    @property
-    def window(self) -> FlopWindow:
-        """The FLOP window [(1 - tol) * budget, budget]."""
-        return FlopWindow.below(self.budget, self.tol)
-
-    @property
-    def run_dir(self) -> Path:
-        """OUT/NAME, absolute (Ray needs absolute storage paths)."""
-        return (Path(self.out) / self.name).resolve()
-
     @property
     def storage_url(self) -> str:
         """The Optuna storage: `--storage`, or SQLite inside the run folder."""
         return self.storage or f"sqlite:///{self.run_dir / 'study.db'}"
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain form for config.yaml."""
-        return dataclasses.asdict(self)
 
 
 def check_name(name: str) -> None:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from _spaces import (BASELINES, PAPER_SEARCHED, Arch, analytic_batch, analytic_complexity, analytic_flops,
+from _spaces import (BASELINES, PAPER_SEARCHED, Arch, analytic_batch, analytic_flops,
                      analytic_params, build_model, count_flops, face_space, resolve_arch)
 from search_spaces import FlopWindow, sample_archs
 from search_spaces.flops import count_params
