@@ -260,18 +260,25 @@ class FaceCache:
             raise CacheError(f"{manifest_path}: missing (not a crop cache, or an unfinished one)")
         try:
             self.manifest = json.loads(manifest_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise CacheError(f"{manifest_path}: unreadable ({exc})") from None
-        version = self.manifest.get("format_version")
+            version = self.manifest.get("format_version")
+            n, res, verts = (self.manifest["counts"]["total"], self.manifest["res"], self.manifest["num_vertices"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CacheError(f"{manifest_path}: unreadable ({type(exc).__name__}: {exc})") from None
         if version != FORMAT_VERSION:
             raise CacheError(f"{manifest_path}: format version {version}, this toolkit reads {FORMAT_VERSION}")
-        n = self.manifest["counts"]["total"]
-        shapes = frame_arrays(n, self.manifest["res"], self.manifest["num_vertices"])
-        for name, (shape, dtype) in shapes.items():
+        for name, (shape, dtype) in frame_arrays(n, res, verts).items():
             setattr(self, name, self._load(name, mmap=True, shape=shape, dtype=dtype))
         for name in STRINGS + PER_SET:
             setattr(self, name, self._load(name, mmap=False))
         self.image_size = tuple(int(v) for v in self.image_size)
+        self._check_counts(manifest_path)
+
+    def _check_counts(self, manifest_path: Path) -> None:
+        """The manifest's counts must be what the arrays hold (a damaged or hand-edited cache is refused)."""
+        held = {s: int(np.count_nonzero(self.split == s)) for s in ("train", "val", "test")}
+        stated = {s: self.manifest["counts"].get(s) for s in held}
+        if len(self.split) != self.manifest["counts"]["total"] or held != stated:
+            raise CacheError(f"{manifest_path}: counts {stated} do not match split.npy's {held}")
 
     def _load(self, name: str, mmap: bool, shape: tuple | None = None, dtype: np.dtype | None = None) -> np.ndarray:
         path = self.path / f"{name}.npy"

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Sequence
 
-from kit.cli import run_main
+from kit.cli import Parser, run_main
 from kit.config import fraction as _fraction, positive_int as _positive_int, seed as _seed
 from kit.progress import one_bar
 
@@ -21,7 +21,7 @@ def _face_model_args(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `nas-data`."""
-    parser = argparse.ArgumentParser(prog="nas-data", description="Face data: synthesis and the crop cache.")
+    parser = Parser(prog="nas-data", description="Face data: synthesis and the crop cache.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     workers = os.cpu_count() or 1
 

@@ -66,6 +66,9 @@ def check_data(data: str | None) -> None:
         raise DataError(f"--data {data}: no such file or folder")
     if not (is_cache(path) or is_wcpa_root(path)):
         raise DataError(f"--data {data}: neither a crop cache (no {MANIFEST}) nor a WCPA root (no list/ and image/)")
+    if is_cache(path):
+        from facedata.cache import open_cache
+        open_cache(path)  # reads the manifest and maps the arrays: a damaged cache is refused before Ray starts
 
 
 def prepare_data(data: str | None, out: Path, res: int, seed: int, subjects: int, frames_per_subject: int,

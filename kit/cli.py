@@ -2,10 +2,11 @@
 Ctrl-C one line and exit 130; never a traceback for any of them."""
 from __future__ import annotations
 
+import argparse
 import errno
 import os
 import sys
-from typing import Callable
+from typing import Callable, NoReturn
 
 from kit.errors import RunFailure, ToolkitError
 
@@ -13,6 +14,14 @@ BAD_INPUT, FAILED, INTERRUPTED = 2, 1, 130
 # an OSError with a file name and one of these numbers is the user's input or output, not a bug of ours
 _PATH_ERRORS = {errno.EROFS, errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.ENOTDIR, errno.EISDIR,
                 errno.ENAMETOOLONG, errno.ENOENT, errno.EEXIST}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (`prog: error: ...`, exit 2) without the usage block: `--help`
+    shows the usage."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        self.exit(BAD_INPUT, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
 
 
 def say(prog: str, message: str) -> None:

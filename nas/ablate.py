@@ -56,6 +56,8 @@ class AblateSettings(RunSettings):
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or self.seed < 0:
             raise SettingsError(f"--seed must be a whole number >= 0, got {self.seed!r}")
+        if self.cpus_per_trial is not None and (not isinstance(self.cpus_per_trial, int) or self.cpus_per_trial < 1):
+            raise SettingsError(f"--cpus-per-trial must be a positive whole number, got {self.cpus_per_trial!r}")
         for key in ("epochs", "seeds", "res", "batch"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:

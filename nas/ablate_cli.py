@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from kit.cli import run_main
+from kit.cli import Parser, run_main
 from kit.config import add_options, given
 from nas.settings import SettingsError, resume_settings
 
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Arguments of `nas-ablate`, generated from `AblateSettings`."""
     from nas.ablate import AblateSettings
     from search_spaces.resnet_d import PAPER_SEARCHED
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="nas-ablate",
         description="Train the JMLR paper's Table 1 grid: ResNet-34d with and without flip and without the edge "
                     "loss, ResNet-18d, ResNet-50d, the searched architecture, and the ensemble of ResNet-34d with "

@@ -10,14 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from kit.cli import run_main
+from kit.cli import Parser, run_main
 from kit.config import add_options, given
 from nas.settings import SearchSettings, SettingsError, default_notes
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of `nas-search`, generated from `SearchSettings`; defaults come from the preset."""
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="nas-search",
         description="Search backbones inside a FLOP budget for a task (faces: JMLR reconstruction): Optuna "
                     "proposes, Ray Tune runs proxy trainings on every GPU, the best are fully trained beside the "

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from kit.cli import run_main
+from kit.cli import Parser, run_main
 from kit.config import ConfigError, add_options, given, overrides, read_mapping
 from nas.settings import PRESET_DIR, SettingsError, resume_settings
 
@@ -16,7 +16,7 @@ RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial", "verbose
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of `nas-fidelity`, generated from `FidelitySettings`."""
     from nas.fidelity import FidelitySettings
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="nas-fidelity",
         description="Draw architectures at random from the FLOP window, train each fully under several seeds and run "
                     "every proxy of the zoo on them under several seeds; write how well each proxy ranks them "

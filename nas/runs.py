@@ -94,11 +94,18 @@ def write_table(path: Path, rows: Iterable[Mapping[str, Any]], columns: list[str
 
 
 def read_table(path: Path) -> list[dict[str, str]]:
-    """Rows of a CSV table written by `write_table` (empty where the file does not exist yet)."""
+    """Rows of a CSV table written by `write_table` (empty where the file does not exist yet); RunFileError naming
+    the file and row where it was cut short (every table the toolkit writes ends with a newline) or is ragged."""
     if not path.is_file():
         return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    text = path.read_text()  # a UnicodeDecodeError is for the caller: not a text table at all
+    if text and not text.endswith("\n"):
+        raise RunFileError(f"{path}: cut short in line {text.count(chr(10)) + 1} (the file does not end with a newline)")
+    rows = list(csv.DictReader(text.splitlines()))
+    for i, row in enumerate(rows, start=2):
+        if None in row or any(v is None for v in row.values()):
+            raise RunFileError(f"{path}: line {i} has {'more' if None in row else 'fewer'} cells than the header")
+    return rows
 
 
 def read_config(path: Path) -> dict[str, Any]:

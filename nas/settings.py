@@ -125,6 +125,10 @@ class SearchSettings(RunSettings):
                 raise SettingsError(f"--{key.replace('_', '-')} must be a positive whole number, got {value!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise SettingsError(f"--seed must be a whole number >= 0, got {self.seed!r}")
+        if self.val_max is not None and (not isinstance(self.val_max, int) or self.val_max < 1):
+            raise SettingsError(f"--val-max must be a positive whole number, got {self.val_max!r}")
+        if self.cpus_per_trial is not None and (not isinstance(self.cpus_per_trial, int) or self.cpus_per_trial < 1):
+            raise SettingsError(f"--cpus-per-trial must be a positive whole number, got {self.cpus_per_trial!r}")
         if self.top_k < 0:
             raise SettingsError(f"--top-k must not be negative, got {self.top_k}")
         if not 0 < self.proxy_fraction <= 1:

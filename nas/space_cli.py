@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any, Sequence
 
-from kit.cli import run_main
+from kit.cli import Parser, run_main
 from kit.config import positive_int
 from kit.config import seed as seed_type
 from nas.tasks import DEFAULT_TASK, get_task, list_tasks
@@ -25,7 +25,7 @@ def _common(p: argparse.ArgumentParser, outputs: bool = True) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `nas-space`."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nas-space", description="Budgeted search spaces: FLOPs (fvcore and analytic) and samples.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from kit.cli import run_main
+from kit.cli import Parser, run_main
 from reports.tables import ReportError
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of `nas-report`."""
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="nas-report",
         description="Write the report of a run folder of nas-search, nas-ablate or nas-fidelity: report.md, a "
                     "self-contained report.html, the figures (PNG) and the tables (CSV). Works on a run that is "

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Any, Sequence
 
-from kit.cli import run_main
+from kit.cli import Parser, run_main
 from kit.config import add_options, given, positive_int
 
 
@@ -28,7 +28,7 @@ def _data_options(parser: argparse.ArgumentParser, train: bool) -> None:
 def train_parser() -> argparse.ArgumentParser:
     """The argument parser of `nas-train`."""
     from trainers.train import TrainConfig
-    p = argparse.ArgumentParser(prog="nas-train", description="Train one JMLR network (backbone + V*5 head) on a "
+    p = Parser(prog="nas-train", description="Train one JMLR network (backbone + V*5 head) on a "
                                 "crop cache and score it on the held-out subjects after each epoch.")
     _data_options(p, train=True)
     add_options(p, TrainConfig)
@@ -70,7 +70,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 def eval_parser() -> argparse.ArgumentParser:
     """The argument parser of `nas-eval`."""
-    p = argparse.ArgumentParser(prog="nas-eval", description="Score checkpoints (one, or an ensemble averaged "
+    p = Parser(prog="nas-eval", description="Score checkpoints (one, or an ensemble averaged "
                                 "before PnP) on a labelled split, or write the test split's submission.")
     p.add_argument("--checkpoint", nargs="+", required=True, metavar="CKPT",
                    help="checkpoint files or run folders (several: an ensemble)")
