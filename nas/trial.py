@@ -9,6 +9,8 @@ seconds as a float (Ray's own `timestamp` is whole seconds).
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import socket
 import time
@@ -97,6 +99,17 @@ def prepared(task: str, path: str, device: str) -> Any:
     return _PREPARED[key]
 
 
+def release_memory() -> None:
+    """Hand freed host memory back to the system after a trial. glibc keeps what a trial freed in its arenas, so a
+    reused worker's RSS grew with every new architecture (measured on CPU: 1.2 -> 1.7 GB over six trials; with
+    this call 0.86 -> 0.89 GB)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
 def _begin(plan: TrialPlan) -> tuple[dict[str, str], str]:
     """Where the trial runs and on which device, with the plan's thread count set."""
     where = location()
@@ -129,7 +142,14 @@ def run_training(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
 
     Stage 2's grid search nests the same keys under `job`.
     """
-    config = config.get("job", config)
+    try:
+        _train_and_report(config.get("job", config), plans)
+    finally:
+        release_memory()
+
+
+def _train_and_report(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
+    """The body of `run_training`."""
     plan = plans[config.get("plan", "proxy")]
     proxy, task = get_proxy(plan.proxy), get_task(plan.task)
     where, device = _begin(plan)

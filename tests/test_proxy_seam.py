@@ -68,3 +68,22 @@ def test_registry_refuses_unknown_and_inconsistent_proxies():
         register_proxy(Proxy("tse", "again", "again", score_history=lambda h: 0.0))
     with pytest.raises(ProxyError, match="zero-cost"):
         register_proxy(Proxy("bad", "both", "both", trains=False, score_history=lambda h: 0.0))
+
+
+def test_release_memory_hands_freed_host_memory_back():
+    """What kept a reused worker's RSS growing trial after trial: memory freed into glibc's arenas."""
+    import os
+    from nas.trial import release_memory
+
+    def rss() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+    release_memory()
+    base = rss()
+    chunks = [bytearray(100_000) for _ in range(3000)]  # 300 MB in small blocks: arena memory, not mmap
+    keep = chunks[::500]  # a few survivors spread over the arena, as a trial's leftovers would be
+    del chunks
+    release_memory()
+    assert rss() - base < 100, (base, rss())  # most of the 300 MB went back
+    assert len(keep) == 6
