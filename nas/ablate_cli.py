@@ -8,10 +8,7 @@ from typing import Any, Sequence
 
 from kit.cli import Parser, run_main
 from kit.config import add_options, given
-from nas.settings import SettingsError, resume_settings
-
-# settings a resumed ablation may change: where it runs, not what it computes
-RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial", "verbose"})
+from nas.settings import DRIVER_RESUME_FREE as RESUME_FREE, SettingsError, resume_settings
 
 
 def build_parser() -> argparse.ArgumentParser:

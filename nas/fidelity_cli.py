@@ -8,9 +8,7 @@ from typing import Any, Sequence
 
 from kit.cli import Parser, run_main
 from kit.config import ConfigError, add_options, given, overrides, read_mapping
-from nas.settings import PRESET_DIR, SettingsError, resume_settings
-
-RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial", "verbose"})
+from nas.settings import DRIVER_RESUME_FREE as RESUME_FREE, PRESET_DIR, SettingsError, resume_settings
 
 
 def build_parser() -> argparse.ArgumentParser:

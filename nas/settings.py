@@ -18,6 +18,8 @@ SAMPLERS = ("regnet", "tpe", "nsga2")
 SCHEDULERS = ("none", "asha")
 # settings a resumed run may change: where it runs, not what it computes
 RESUME_FREE = frozenset({"address", "resume", "preset_reason", "verbose"})
+# what a resumed nas-ablate or nas-fidelity may change: where and how verbosely it runs, not what it computes
+DRIVER_RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial", "verbose"})
 NOT_IN_PRESETS = frozenset({"preset", "preset_reason", "name", "out", "resume", "verbose"})
 
 
