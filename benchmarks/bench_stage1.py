@@ -9,6 +9,7 @@ Phases (each writes PHASE.json and PHASE_trials.csv into --out; a phase whose JS
     repeat   as `after`, training seed 1 (same architectures): the proxy's seed-to-seed agreement
     stage2   stage 2 of the `after` run (top 2 + resnet18d, resnet34d, --final-epochs short)
     after_cv2  as `after` but with OpenCV's PnP on the CPU (which solver suits shared GPUs)
+    after_kN   as `after` but N trainings per GPU, given rather than measured (e.g. after_k4, after_k6)
     data     only make the data (and print the crop cache's path)
 
     python benchmarks/bench_stage1.py --out OUT [--done DIR] [--phases before,after,repeat,stage2] [--trials 32]
@@ -47,11 +48,12 @@ def parse() -> argparse.Namespace:
 def settings(args: argparse.Namespace, data: Path, phase: str):
     from nas.settings import make_settings
     before = phase == "before"
+    forced = 1.0 / int(phase.removeprefix("after_k")) if phase.startswith("after_k") else None
     values = {"budget": "5G", "data": str(data), "trials": args.trials, "proxy_epochs": args.epochs,
               "scheduler": "none", "top_k": 2, "final_epochs": args.final_epochs,
               "baselines": ["resnet18d", "resnet34d"], "name": phase if phase != "stage2" else "after",
               "out": str(args.work / "runs"), "seed": 1 if phase == "repeat" else 0,
-              "gpus_per_trial": 1.0 if before else None, "pnp": "cv2" if before or phase == "after_cv2" else "auto",
+              "gpus_per_trial": 1.0 if before else forced, "pnp": "cv2" if before or phase == "after_cv2" else "auto",
               **json.loads(args.extra)}
     return make_settings(values, args.preset)
 
@@ -81,6 +83,8 @@ def stage1(args, data, archs, phase, gpus: GpuSampler) -> dict:
     rows = read_table(run.trials)
     shutil.copy(run.trials, args.out / f"{phase}_trials.csv")
     packing = read_summary(run.summary).get("packing_stage1") or {}
+    if s.gpus_per_trial is not None:
+        packing = {"per_gpu": round(1 / s.gpus_per_trial), "reason": "given (--gpus-per-trial)"}
     ips = [float(r["images_per_s"]) for r in rows if r.get("images_per_s")]
     return {"phase": phase, "trials": len(rows), "complete": sum(r["status"] == "complete" for r in rows),
             "wall_s": round(t1 - t0, 1), "trials_per_h": round(len(rows) / (t1 - t0) * 3600, 1),
@@ -142,8 +146,9 @@ def summary(results: dict, out: Path, device: str, gpus: int, args) -> dict:
             if (out / "before_trials.csv").exists() and (out / "after_trials.csv").exists() else None,
             "rank_kendall_seed_repeat": tau(out / "after_trials.csv", out / "repeat_trials.csv")["kendall"]
             if (out / "after_trials.csv").exists() and (out / "repeat_trials.csv").exists() else None,
-            "after_cv2": {k: results.get("after_cv2", {}).get(k) for k in ("trials_per_h", "gpu_util_mean",
-                                                                           "concurrent_per_gpu")}}
+            **{p: {k: r.get(k) for k in ("trials_per_h", "gpu_util_mean", "concurrent_per_gpu", "wall_s",
+                                        "gpu_mem_peak_gb")}
+               for p, r in results.items() if p == "after_cv2" or p.startswith("after_k")}}
 
 
 def main() -> None:
@@ -169,7 +174,8 @@ def main() -> None:
     s = settings(args, data, "after")
     archs = [str(x.arch) for x in sample_archs(s.search_space(), s.window, args.trials, seed=0)]
     ray.init(include_dashboard=False, log_to_driver=False)
-    results = {p: json.loads((args.out / f"{p}.json").read_text()) for p in PHASES if (args.out / f"{p}.json").exists()}
+    wanted = (*PHASES, *args.phases.split(","))
+    results = {p: json.loads((args.out / f"{p}.json").read_text()) for p in wanted if (args.out / f"{p}.json").exists()}
     with GpuSampler() as gpus:
         for phase in args.phases.split(","):
             if phase in results:

@@ -101,7 +101,9 @@ def probe(task_name: str, plan: Any, arch: str) -> dict[str, float]:
 def calibrate(task_name: str, plan: Any, arch: str) -> Measure:
     """`probe` on one whole GPU of the cluster, as a Ray task."""
     import ray
-    remote = ray.remote(num_gpus=1, num_cpus=1, max_retries=0)(probe)
+    # max_calls=1: the probe's worker exits afterwards, so its CUDA context and cached blocks do not stay on the
+    # GPU beside the trainings it sized
+    remote = ray.remote(num_gpus=1, num_cpus=1, max_retries=0, max_calls=1)(probe)
     return Measure(**ray.get(remote.remote(task_name, plan, arch)))
 
 

@@ -100,10 +100,14 @@ def prepared(task: str, path: str, device: str) -> Any:
 
 
 def release_memory() -> None:
-    """Hand freed host memory back to the system after a trial. glibc keeps what a trial freed in its arenas, so a
+    """Hand freed memory back after a trial, host and GPU. glibc keeps what a trial freed in its arenas, so a
     reused worker's RSS grew with every new architecture (measured on CPU: 1.2 -> 1.7 GB over six trials; with
-    this call 0.86 -> 0.89 GB)."""
+    this call 0.86 -> 0.89 GB). PyTorch's caching allocator likewise keeps every block a trial used: on an H200 a
+    reused worker held 40-63 GB after 32 architectures whose trainings peaked at 14-18 GB each, which is what
+    filled the GPU (149.5 of 150 GB) with three trainings sharing it (docs/results/stage1_throughput)."""
     gc.collect()
+    if _torch().cuda.is_available():
+        _torch().cuda.empty_cache()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to trim

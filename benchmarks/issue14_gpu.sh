@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Issue 14's study (nas-fidelity, default preset) on a GPU machine, in device calls of under 10 minutes each.
+# Each call makes the default preset's synthetic data anew (same seed, same path), restores the study's small files
+# from the tarball an earlier call left (PREV), runs or resumes `nas-fidelity` for LIMIT seconds, interrupts it
+# with SIGINT (finished trainings are in jobs.csv; running ones are re-run by the next --resume), and packs the
+# run folder's small files into OUT/study.tgz. GPU utilisation is sampled every 0.5 s into OUT/util.csv and the
+# log's lines carry Unix times, so the utilisation of the proxy and full stages can be read apart.
+#   benchmarks/issue14_gpu.sh OUT PREV_TGZ|- LIMIT_S
+set -uo pipefail
+out=$1 prev=$2 limit=${3:-450}
+export PYTHONUNBUFFERED=1 RAY_AUTH_MODE=disabled
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
+cache=$(python benchmarks/bench_stage1.py --out "$out" --phases data | tail -1)
+runs=/tmp/fidelity_runs
+mkdir -p "$runs"
+args=(--data "$cache")
+if [ -f "$prev" ]; then tar -xzf "$prev" -C "$runs" && args=(--resume); fi
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 \
+    > "$out/util.csv" 2>/dev/null &
+smi=$!
+start=$(date +%s)
+timeout -s INT -k 60 "$limit" nas-fidelity --name study --out "$runs" "${args[@]}" 2>&1 |
+    while IFS= read -r line; do printf '%s %s\n' "$(date +%s)" "$line"; done > "$out/fidelity.log"
+echo "study call: $(( $(date +%s) - start )) s" | tee -a "$out/fidelity.log"
+kill "$smi" 2>/dev/null
+tar -czf "$out/study.tgz" -C "$runs" --exclude=ray --exclude='*.pt' --exclude=.lock study
+tail -25 "$out/fidelity.log"
+cat "$runs/study/summary.json" 2>/dev/null | head -40
