@@ -5,7 +5,7 @@
 # with SIGINT (finished trainings are in jobs.csv; running ones are re-run by the next --resume), and packs the
 # run folder's small files into OUT/study.tgz. GPU utilisation is sampled every 0.5 s into OUT/util.csv and the
 # log's lines carry Unix times, so the utilisation of the proxy and full stages can be read apart.
-#   benchmarks/issue14_gpu.sh OUT PREV_TGZ|- LIMIT_S
+#   benchmarks/issue14_gpu.sh OUT PREV_TGZ|- LIMIT_S [nas-fidelity options, e.g. --gpus-per-trial 0.25]
 set -uo pipefail
 out=$1 prev=$2 limit=${3:-450}
 export PYTHONUNBUFFERED=1 RAY_AUTH_MODE=disabled
@@ -16,6 +16,7 @@ runs=/tmp/fidelity_runs
 mkdir -p "$runs"
 args=(--data "$cache")
 if [ -f "$prev" ]; then tar -xzf "$prev" -C "$runs" && args=(--resume); fi
+args+=("${@:4}")
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 \
     > "$out/util.csv" 2>/dev/null &
 smi=$!

@@ -119,7 +119,7 @@ def fit_grid(trainable: Callable[..., None], plans: dict[str, Any], jobs: list[d
 def stage2_slots(s: SearchSettings, run: RunDir, data: Path, arch: str, cluster: tuple[int, float],
                  log=print) -> Slots:
     """Final trainings per GPU: `--gpus-per-trial` where given, else measured (a probe of `arch` under the full
-    schedule: they share a GPU where idle time is left to fill and memory allows)."""
+    schedule: as many share a GPU as its memory holds, nas.packing)."""
     cpus, gpus = cluster
     if s.gpus_per_trial is not None or gpus < 1:
         return slots_for(cpus, gpus, s.gpus_per_trial if s.gpus_per_trial is not None else 1.0, s.cpus_per_trial)

@@ -2,20 +2,22 @@
 
 A probe trains one architecture of the search alone on a GPU for one epoch of the plan and measures what a
 training needs: the GPU memory its process holds (allocator and data, plus a CUDA context), how long it takes
-to set up, to train an epoch and to score one, and its training images per second. A training keeps the GPU
-busy only while it trains; set-up, validation and the gaps between trials leave it idle. With its busy share
-`duty` over a whole schedule, and the busy phases of k trainings taken as independent, the GPU idles a share
-(1 - duty)^k of the time; k is the fewest trainings that bring that under 1 - `target` (10%), as far as memory
-and CPUs allow (contention stretches the busy phases, so the real idle share is lower still):
+to set up, to train an epoch and to score one, and its training images per second. As many trainings share a
+GPU as its memory holds with a margin, two CPUs each, and at most `limit`:
 
-    per_gpu = min(ceil(log(1 - target) / log(1 - duty)), memory / (safety * footprint), CPUs per GPU / 2, limit)
+    per_gpu = min(headroom * memory / (safety * footprint), CPUs per GPU / 2, limit)
 
-`--gpus-per-trial` still overrides. A trial that runs out of memory anyway is run again on a whole GPU
-(`nas.search`), never recorded as a bad architecture.
+Why memory and not idle time: the first rule packed until the probe's idle share (1 - duty)^k fell under 10 %, and
+it packed too little, because a probe alone does not see the per-trial costs outside training (Ray's scheduling,
+start-up, reporting). Measured on one H200 (docs/results/stage1_throughput, BENCHMARKS.md), 32 proxy trials of 2
+epochs: 1 per GPU 29.7 % mean utilisation, 3 (the idle rule) 77.3 %, 4 85.2 %, 6 86.9 %, trials/h rising
+313 -> 630 -> 711 -> 720; 6-epoch proxies of the fidelity study: 70 % at 1 per GPU (the idle rule, busy 91 % alone)
+and 92 % at 4. More trainings never lowered throughput; memory is what bounds them. The busy share is still
+measured and reported. `--gpus-per-trial` overrides. A trial that runs out of memory anyway is run again on a
+whole GPU (`nas.search`), never recorded as a bad architecture.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -60,17 +62,15 @@ class Packing:
 
 
 def per_gpu(m: Measure, epochs: int, validations: int, cpus_per_gpu: int, limit: int = 8, headroom: float = 0.9,
-            safety: float = 1.5, target: float = 0.9) -> Packing:
+            safety: float = 1.5) -> Packing:
     """Trainings per GPU from measured numbers (a pure function; see the module's docstring)."""
     duty = m.duty(epochs, validations)
     by_memory = max(1, int(headroom * m.gpu_gb // (safety * m.footprint_gb)))
-    idle = 1.0 - duty
-    by_duty = 1 if idle <= 1.0 - target else min(limit, math.ceil(math.log(1.0 - target) / math.log(idle) - 1e-9))
     by_cpu = max(1, cpus_per_gpu // 2)
-    k = max(1, min(by_memory, by_duty, by_cpu, limit))
-    reason = (f"{k} per GPU: one training keeps the GPU busy {100 * duty:.0f}% of its time, {by_duty} keep it busy "
-              f"{100 * target:.0f}%; memory allows {by_memory} ({m.footprint_gb:.1f} of {m.gpu_gb:.0f} GB each, "
-              f"x{safety} margin); {cpus_per_gpu} CPUs per GPU allow {by_cpu}; at most {limit}")
+    k = max(1, min(by_memory, by_cpu, limit))
+    reason = (f"{k} per GPU: memory allows {by_memory} ({m.footprint_gb:.1f} of {m.gpu_gb:.0f} GB each, x{safety} "
+              f"margin); {cpus_per_gpu} CPUs per GPU allow {by_cpu}; at most {limit} (one training alone keeps the "
+              f"GPU busy {100 * duty:.0f}% of its time)")
     return Packing(k, reason, {**m.to_dict(), "duty": round(duty, 4)})
 
 
