@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Issue 14's study (nas-fidelity, default preset) on a GPU machine, in device calls of under 10 minutes each.
 # Each call makes the default preset's synthetic data anew (same seed, same path), restores the study's small files
-# from the tarball an earlier call left (PREV), runs or resumes `nas-fidelity` for LIMIT seconds, interrupts it
-# with SIGINT (finished trainings are in jobs.csv; running ones are re-run by the next --resume), and packs the
-# run folder's small files into OUT/study.tgz. GPU utilisation is sampled every 0.5 s into OUT/util.csv and the
+# from what an earlier call left (PREV: its study.tgz, or a folder holding study/, e.g.
+# docs/results/fidelity/in_progress), runs or resumes `nas-fidelity` with --time-limit LIMIT (it starts no
+# training that would not end in time, lets running ones finish and pauses; finished trainings are in jobs.csv),
+# and packs the run folder's small files into OUT/study.tgz. GPU utilisation is sampled every 0.5 s into OUT/util.csv and the
 # log's lines carry Unix times, so the utilisation of the proxy and full stages can be read apart.
-#   benchmarks/issue14_gpu.sh OUT PREV_TGZ|- LIMIT_S [nas-fidelity options, e.g. --gpus-per-trial 0.25]
+#   benchmarks/issue14_gpu.sh OUT PREV_TGZ|PREV_DIR|- LIMIT_S [nas-fidelity options]
+# 45 s past LIMIT_S a SIGINT stops it regardless (what was running is then re-run by the next call).
 set -uo pipefail
 out=$1 prev=$2 limit=${3:-450}
 export PYTHONUNBUFFERED=1 RAY_AUTH_MODE=disabled
@@ -16,12 +18,14 @@ runs=/tmp/fidelity_runs
 mkdir -p "$runs"
 args=(--data "$cache")
 if [ -f "$prev" ]; then tar -xzf "$prev" -C "$runs" && args=(--resume); fi
+if [ -d "$prev/study" ]; then cp -r "$prev/study" "$runs/" && args=(--resume); fi
+args+=(--time-limit "$(python -c "print(round($limit / 60, 2))")")
 args+=("${@:4}")
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 \
     > "$out/util.csv" 2>/dev/null &
 smi=$!
 start=$(date +%s)
-timeout -s INT -k 60 "$limit" nas-fidelity --name study --out "$runs" "${args[@]}" 2>&1 |
+timeout -s INT -k 20 "$((limit + 45))" nas-fidelity --name study --out "$runs" "${args[@]}" 2>&1 |
     while IFS= read -r line; do printf '%s %s\n' "$(date +%s)" "$line"; done > "$out/fidelity.log"
 echo "study call: $(( $(date +%s) - start )) s" | tee -a "$out/fidelity.log"
 kill "$smi" 2>/dev/null

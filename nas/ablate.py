@@ -19,10 +19,11 @@ from kit.errors import one_line
 from kit.task import Experiment
 from nas.cluster import Slots, slots_for
 from nas.packing import decide
-from nas.final import FinalRecorder, fit_grid, full_plan, is_done
+from nas.deadline import Deadline, Paused
+from nas.final import FinalRecorder, expect_durations, fit_grid, full_plan, is_done
 from nas.runs import ABLATE_COMMAND, RunDir, final_columns, read_table, update_summary, write_table
 from nas.schema import Status, run_schema
-from nas.settings import RunSettings, SettingsError, check_name
+from nas.settings import TIME_LIMIT_HELP, minutes, RunSettings, SettingsError, check_name
 from nas.tasks import get_task
 from nas.trial import TrialPlan, device_name, location, prepared, run_training
 from search_spaces import DEFAULT_SPACE, SearchSpaceError
@@ -51,6 +52,7 @@ class AblateSettings(RunSettings):
                                           parse=lambda t: None if t == "auto" else float(t), metavar="auto|GPUS")
     cpus_per_trial: int | None = option(None, help="CPUs per training (default: shared out evenly)")
     verbose: bool = option(False, help="Ray Tune's own per-trial output (default: one line of progress)")
+    time_limit: float | None = option(None, help=TIME_LIMIT_HELP, parse=minutes, metavar="MINUTES")
     command: str = option(ABLATE_COMMAND, help="which command wrote this config", cli=False)
 
     def __post_init__(self) -> None:
@@ -157,9 +159,10 @@ def ablation_slots(s: AblateSettings, run: RunDir, data: Path, cluster: tuple[in
     return slots_for(cpus, gpus, decided.gpus_per_trial, s.cpus_per_trial)
 
 
-def run_ablation(s: AblateSettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print
-                 ) -> list[dict[str, Any]]:
-    """Train what is missing of the grid, then score the ensembles; returns the final.csv rows."""
+def run_ablation(s: AblateSettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print,
+                 deadline: Deadline | None = None) -> list[dict[str, Any]]:
+    """Train what is missing of the grid (what can end before `deadline`), then score the ensembles; returns the
+    final.csv rows."""
     task = get_task(s.task)
     grid = task.ablation(s.searched)
     by_key = {e.key: e for e in grid}
@@ -184,11 +187,15 @@ def run_ablation(s: AblateSettings, run: RunDir, data: Path, cluster: tuple[int,
     if trainings:
         log(f"ablation: {len(trainings)} trainings ({s.epochs} epochs, {s.res}x{s.res}), "
             f"{slots.concurrent} at a time")
-        start = time.time()
-        fit_grid(run_training, {r["label"]: plan(r) for r in trainings},
-                 [{"label": r["label"], "arch": r["arch"], "plan": r["label"]} for r in trainings],
-                 slots, run, "ablate", recorder, s.verbose)
+        start, deadline = time.time(), deadline or Deadline()
+        expect_durations(deadline, run, "packing", "training", recorder.rows(), s.epochs)
+        held = fit_grid(run_training, {r["label"]: plan(r) for r in trainings},
+                        [{"label": r["label"], "arch": r["arch"], "plan": r["label"]} for r in trainings],
+                        slots, run, "ablate", recorder, s.verbose, deadline=deadline, kind=lambda job: "training")
         log(f"ablation trainings took {time.time() - start:.0f} s")
+        if held:
+            update_summary(run.summary, ablation="paused")
+            raise Paused(f"ablation: {held} of {len(trainings)} trainings left at the time limit")
     rows = {r["label"]: r for r in recorder.rows()}
     ensembles = []
     for r in pending(True):

@@ -57,14 +57,16 @@ def resolve(args: argparse.Namespace) -> tuple[Any, bool]:
     return AblateSettings(**explicit, name=name, out=out), False
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> int | None:
     """Check everything, join Ray, train the grid, score the ensembles, print the rows."""
+    from nas.deadline import Deadline, Paused
     from nas.cli import print_comparison
     from nas.cluster import probe
     from nas.runs import RunDir, read_summary, read_table
     from nas.tasks import get_task
 
     settings, resuming = resolve(args)
+    deadline = Deadline.after(settings.time_limit)  # counted from the start, data preparation included
     task = get_task(settings.task)
     run_dir = RunDir(settings.run_dir)
     ref = f"resnet34d-s{settings.seed}"
@@ -76,15 +78,18 @@ def run(args: argparse.Namespace) -> None:
     task.check_data(settings.data)
     if settings.address and settings.address != "auto":
         probe(settings.address)
-    from nas.driver import discard_if_empty, driving
+    from nas.driver import discard_if_empty, driving, paused_exit
     try:
         with driving(run_dir, "nas-ablate", f"nas-ablate --name {settings.name} --out {settings.out} --resume"):
-            ablate(settings, resuming, run_dir, task, ref, title)
+            ablate(settings, resuming, run_dir, task, ref, title, deadline)
+    except Paused as exc:
+        return paused_exit("nas-ablate", exc)
     finally:
         discard_if_empty(run_dir)
 
 
-def ablate(settings: Any, resuming: bool, run_dir: Any, task: Any, ref: str, title: str) -> None:
+def ablate(settings: Any, resuming: bool, run_dir: Any, task: Any, ref: str, title: str,
+           deadline: Any = None) -> None:
     """Join Ray, train the grid, score the ensembles, print the rows."""
     import ray
     from nas.ablate import run_ablation
@@ -97,7 +102,7 @@ def ablate(settings: Any, resuming: bool, run_dir: Any, task: Any, ref: str, tit
     print(f"nas-ablate: run folder {run_dir.root}; searched architecture {settings.searched}")
     data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=settings.res, seed=settings.seed,
                              size={"subjects": 1, "frames_per_subject": 1})
-    rows = run_ablation(settings, run_dir, data, cluster_size())
+    rows = run_ablation(settings, run_dir, data, cluster_size(), deadline=deadline)
     print_comparison(rows, task.metric, ref=ref, title=title)
     print(f"nas-ablate: render it with: nas-report {run_dir.root}")
     ray.shutdown()

@@ -67,15 +67,17 @@ def recommended_proxy(run_dir: Path) -> str:
     return str(name)
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> int | None:
     """Resolve settings, check everything, hold the run folder and search."""
+    from nas.deadline import Deadline, Paused
     from nas.cluster import probe
-    from nas.driver import discard_if_empty, driving
+    from nas.driver import discard_if_empty, driving, paused_exit
     from nas.runs import RunDir
     from nas.study import open_storage
     from nas.tasks import get_task
 
     settings, resuming = _resolve(args)
+    deadline = Deadline.after(settings.time_limit)  # counted from the start, data preparation included
     # everything that can be checked is checked before Ray starts and before anything is written
     get_task(settings.task).check_data(settings.data)
     if settings.address and settings.address != "auto":
@@ -86,12 +88,15 @@ def run(args: argparse.Namespace) -> None:
     try:
         with driving(run_dir, "nas-search", resume):
             open_storage(settings.storage_url)
-            search(args, settings, resuming, run_dir)
+            search(args, settings, resuming, run_dir, deadline)
+    except Paused as exc:
+        return paused_exit("nas-search", exc)
     finally:
         discard_if_empty(run_dir)
 
 
-def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, run_dir: Any) -> None:
+def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, run_dir: Any,
+           deadline: Any = None) -> None:
     """Join Ray, prepare the data, run both stages, print the comparison."""
     import ray
     from kit.progress import progress
@@ -117,8 +122,8 @@ def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, r
                                        "frames_per_subject": settings.synth_frames_per_subject}, progress=start)
     print(f"nas-search: data {data}")
     cluster = cluster_size()
-    run_stage1(settings, run_dir, data, cluster)
-    rows = run_stage2(settings, run_dir, data, cluster)
+    run_stage1(settings, run_dir, data, cluster, deadline=deadline)
+    rows = run_stage2(settings, run_dir, data, cluster, deadline=deadline)
     print_comparison(rows, task.metric)
     print(f"nas-search: render the report with: nas-report {run_dir.root}")
     ray.shutdown()

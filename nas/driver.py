@@ -1,20 +1,25 @@
 """What every driver (`nas-search`, `nas-ablate`, `nas-fidelity`) does around its work: one writer per run folder,
 and a first Ctrl-C (SIGINT or SIGTERM) that stops the whole run cleanly.
 
-On an interrupt nothing moves on to a next stage: Ray's processes are ended, summary.json records the
+A run that stops at its `--time-limit` (`nas.deadline`) lets its running trainings finish, records `paused` in
+summary.json, says how to resume, and exits with code 75. On an interrupt nothing moves on to a next stage: Ray's processes are ended, summary.json records the
 interruption (stage and time; `--resume` keeps the list), and one line says how to resume; exit code 130.
 Ray Tune's own SIGINT handler, which would end only the current `Tuner.fit` and let the driver go on, is off.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
+from pathlib import Path
 from typing import Iterator
 
+from kit.errors import ToolkitError
 from kit.lock import run_lock
-from nas.runs import RunDir, read_summary, update_summary
+from nas.deadline import PAUSED_EXIT, Paused
+from nas.runs import RunDir, RunFileError, check_trials, read_summary, read_table, update_summary
 
 
 class Interrupted(KeyboardInterrupt):
@@ -25,26 +30,85 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+# what a driver that fails before writing its config.yaml may leave: its lock, and SQLite's new study (and journal)
+_BEFORE_CONFIG = {".lock", "study.db", "study.db-journal", "study.db-wal", "study.db-shm"}
+# a run needs room for its tables, the study and the first checkpoints: less is refused before Ray starts
+MIN_FREE_BYTES = 64 << 20
+
+
+def _study_is_empty(db: Path) -> bool:
+    """Whether an SQLite study file records no trial (a half-made file, one SQLite cannot read, included)."""
+    if not db.is_file():
+        return True
+    import sqlite3
+    try:
+        with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as con:
+            return con.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 0
+    except sqlite3.Error:
+        return True
+
+
 def discard_if_empty(run: RunDir) -> None:
-    """Remove a run folder that holds nothing but its lock (a run that failed before writing anything)."""
-    if run.root.is_dir() and {p.name for p in run.root.iterdir()} <= {".lock"}:
-        (run.root / ".lock").unlink(missing_ok=True)
+    """Remove a run folder that holds nothing but its lock, or its lock and a study with no trial (a run that
+    failed before writing its config: Ray would not start, the disk was full, ...), so that re-running the same
+    command is not refused and no half-made study.db is left behind."""
+    if not run.root.is_dir() or run.exists():
+        return
+    names = {p.name for p in run.root.iterdir()}
+    if names <= _BEFORE_CONFIG and _study_is_empty(run.root / "study.db"):
+        for name in names:
+            (run.root / name).unlink(missing_ok=True)
         run.root.rmdir()
+
+
+def _check_tables(run: RunDir) -> None:
+    """Before a search resumes: RunFileError where trials.csv lists trials its study does not hold (or holds
+    otherwise); the study is the record, so a trials.csv cut short or ragged is simply rebuilt from it."""
+    try:
+        rows = read_table(run.trials, check=False)
+    except (RunFileError, UnicodeDecodeError):
+        return
+    check_trials(run, rows)
+
+
+def check_space(folder: Path, need: int = MIN_FREE_BYTES) -> None:
+    """ToolkitError where the file system of `folder` (or of its nearest existing parent) has less than `need`
+    bytes free for this user."""
+    where = next((p for p in [folder, *folder.parents] if p.exists()), None)
+    if where is None:
+        return
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return  # the write itself will say what is wrong
+    if free < need:
+        have = f"{free / 2**20:.1f} MiB" if free >= 2**20 else f"{free / 2**10:.0f} KiB"
+        raise ToolkitError(f"{folder}: no space left on the device for a run ({have} free, "
+                           f"at least {need / 2**20:.0f} MiB needed)")
 
 
 @contextmanager
 def driving(run: RunDir, command: str, resume: str) -> Iterator[None]:
     """Hold the run folder's lock; turn SIGINT/SIGTERM into a clean stop that records itself and says `resume`."""
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # the driver, not Tune, decides what an interrupt stops
+    check_space(run.root)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with run_lock(run.root, command):
+            if command == "nas-search":
+                _check_tables(run)
             summary = read_summary(run.summary)
+            if summary.get("paused"):
+                update_summary(run.summary, paused=None)
             if summary.get("interrupted"):  # a resumed run: the interruption becomes history
                 update_summary(run.summary, interrupted=None,
                                interruptions=[*summary.get("interruptions", []), summary["interrupted"]])
             try:
                 yield
+            except Paused as exc:  # --time-limit: what was running finished; the rest waits for --resume
+                update_summary(run.summary, paused={"at": time.strftime("%Y-%m-%d %H:%M:%S"), "left": str(exc)})
+                _stop_ray()
+                raise Paused(f"paused at the time limit ({exc}): resume with `{resume}`") from None
             except KeyboardInterrupt:
                 stage = next((k for k, v in read_summary(run.summary).items() if v == "running"), "start")
                 update_summary(run.summary, interrupted={"stage": stage, "at": time.strftime("%Y-%m-%d %H:%M:%S")},
@@ -59,3 +123,10 @@ def _stop_ray() -> None:
     import ray
     if ray.is_initialized():
         ray.shutdown()
+
+
+def paused_exit(prog: str, exc: Paused) -> int:
+    """A run paused at its time limit: one line, and exit code 75 (to be resumed)."""
+    import sys
+    print(f"{prog}: {exc}", file=sys.stderr)
+    return PAUSED_EXIT

@@ -23,12 +23,13 @@ from ray import tune
 from kit.config import option
 from kit.config import seed as seed_type
 from nas.cluster import Slots, slots_for
+from nas.deadline import Deadline, Paused, probe_guess
 from nas.final import fit_grid, full_plan
 from nas.packing import decide
 from nas.proxies import get_proxy, schedule_key
-from nas.runs import RunDir, read_table, update_summary, write_table
+from nas.runs import RunDir, read_summary, read_table, update_summary, write_table
 from nas.schema import Status
-from nas.settings import RunSettings, SettingsError, check_name
+from nas.settings import TIME_LIMIT_HELP, minutes, RunSettings, SettingsError, check_name
 from nas.tasks import get_task
 from nas.trial import TrialPlan, run_training
 from search_spaces import DEFAULT_SPACE, check_window, sample_archs
@@ -73,6 +74,7 @@ class FidelitySettings(RunSettings):
     seed: int = option(0, help="seed of the architectures drawn and the first training seed (>= 0)",
                        parse=seed_type)
     verbose: bool = option(False, help="Ray Tune's own per-trial output (default: one line of progress)")
+    time_limit: float | None = option(None, help=TIME_LIMIT_HELP, parse=minutes, metavar="MINUTES")
     preset: str = option("default", help="default | smoke", cli=False)
     command: str = option(COMMAND, help="which command wrote this config", cli=False)
 
@@ -182,8 +184,15 @@ def study_slots(s: FidelitySettings, run: RunDir, plan: TrialPlan, arch: str, ep
     return slots_for(cpus, gpus, decided.gpus_per_trial, s.cpus_per_trial)
 
 
-def run_study(s: FidelitySettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print) -> None:
-    """Run what jobs.csv does not hold yet: proxies first (short), then the full trainings."""
+def job_kind(job: Mapping[str, Any]) -> str:
+    """Jobs whose durations are alike: a full training, a proxy schedule, a zero-cost proxy."""
+    return "full" if job["job"] == "full" else f"{job['job']}:{job.get('schedule') or job.get('proxy')}"
+
+
+def run_study(s: FidelitySettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print,
+              deadline: Deadline | None = None) -> None:
+    """Run what jobs.csv does not hold yet (what can end before `deadline`): proxies first (short), then the full
+    trainings."""
     rows = models(s)
     write_table(run.root / "models.csv", assemble(s, rows, []), [])
     done = {r["label"] for r in read_table(run.root / "jobs.csv") if Status.parse(r["status"]) == Status.COMPLETE}
@@ -203,9 +212,26 @@ def run_study(s: FidelitySettings, run: RunDir, data: Path, cluster: tuple[int, 
         recorder = JobRecorder(run, slots.gpus, metric)
         recorder.add(group)
         log(f"fidelity: {len(group)} {stage} trainings, {slots.concurrent} at a time")
-        fit_grid(run_training, plans, [{"label": j["label"], "arch": j["arch"], "plan": j["label"]} for j in group],
-                 slots, run, stage, recorder, s.verbose, None if stage == "proxies" else metric)
+        deadline = deadline or Deadline()
+        expect(deadline, run, f"packing_{stage}", plan.epochs, round(1 / slots.gpus) if slots.gpus > 0 else 1)
+        kinds = {j["label"]: job_kind(j) for j in group}
+        held = fit_grid(run_training, plans, [{"label": j["label"], "arch": j["arch"], "plan": j["label"]}
+                                              for j in group], slots, run, stage, recorder, s.verbose,
+                        None if stage == "proxies" else metric, deadline, lambda job: kinds[job["label"]])
+        if held:
+            update_summary(run.summary, fidelity="paused")
+            raise Paused(f"fidelity: {held} of {len(group)} {stage} trainings left at the time limit")
     finish(s, run, rows)
+
+
+def expect(deadline: Deadline, run: RunDir, key: str, epochs: int, per_gpu: int) -> None:
+    """What `deadline` knows of the study's trainings: wall times in jobs.csv, and the packing probe's guess."""
+    deadline.learn_rows([r for r in read_table(run.root / "jobs.csv") if Status.parse(r["status"]) == Status.COMPLETE],
+                        job_kind)
+    measure = (read_summary(run.summary).get(key) or {}).get("measure") or {}
+    guess = probe_guess(measure, epochs, 1, per_gpu)
+    if guess is not None and key == "packing_full":
+        deadline.guess("full", guess)
 
 
 def job_plan(s: FidelitySettings, data: Path, run: RunDir, job: Mapping[str, Any], threads: int | None) -> TrialPlan:

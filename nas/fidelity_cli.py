@@ -61,27 +61,31 @@ def resolve(args: argparse.Namespace) -> tuple[Any, bool]:
     return FidelitySettings(**{**load_preset(preset), **explicit, "preset": preset}), False
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace) -> int | None:
     """Check everything, join Ray, run the study, print the fidelity table."""
+    from nas.deadline import Deadline, Paused
     from nas.cluster import probe
     from nas.runs import RunDir
     from nas.tasks import get_task
 
     settings, resuming = resolve(args)
+    deadline = Deadline.after(settings.time_limit)  # counted from the start, data preparation included
     task = get_task(settings.task)
     task.check_data(settings.data)
     if settings.address and settings.address != "auto":
         probe(settings.address)
     run_dir = RunDir(settings.run_dir)
-    from nas.driver import discard_if_empty, driving
+    from nas.driver import discard_if_empty, driving, paused_exit
     try:
         with driving(run_dir, "nas-fidelity", f"nas-fidelity --name {settings.name} --out {settings.out} --resume"):
-            study(settings, resuming, run_dir, task)
+            study(settings, resuming, run_dir, task, deadline)
+    except Paused as exc:
+        return paused_exit("nas-fidelity", exc)
     finally:
         discard_if_empty(run_dir)
 
 
-def study(settings: Any, resuming: bool, run_dir: Any, task: Any) -> None:
+def study(settings: Any, resuming: bool, run_dir: Any, task: Any, deadline: Any = None) -> None:
     """Join Ray, run what is missing of the study, print the fidelity table."""
     import ray
     from nas.cluster import cluster_size, connect
@@ -93,7 +97,7 @@ def study(settings: Any, resuming: bool, run_dir: Any, task: Any) -> None:
     print(f"nas-fidelity: run folder {run_dir.root}")
     data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=settings.final_res, seed=settings.seed,
                              size={"subjects": 1, "frames_per_subject": 1})
-    run_study(settings, run_dir, data, cluster_size())
+    run_study(settings, run_dir, data, cluster_size(), deadline=deadline)
     print_fidelity(read_table(run_dir.root / "fidelity.csv"))
     print(f"nas-fidelity: render it with: nas-report {run_dir.root}")
     ray.shutdown()

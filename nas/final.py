@@ -9,15 +9,16 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ray import tune
 
 from nas.cluster import Slots, slots_for
+from nas.deadline import Deadline, JobQueue, Paused, probe_guess
 from nas.packing import decide
 from nas.progress import StageProgress
 from nas.proxies import get_proxy, history_proxies
-from nas.runs import RunDir, final_columns, rank_correlation, read_table, update_summary, write_table
+from nas.runs import RunDir, final_columns, rank_correlation, read_summary, read_table, update_summary, write_table
 from nas.schema import FINAL, Schema, Status, run_schema
 from nas.search import proxy_plan, session_name
 from nas.settings import SearchSettings
@@ -102,18 +103,21 @@ def is_done(row: dict[str, Any]) -> bool:
 
 
 def fit_grid(trainable: Callable[..., None], plans: dict[str, Any], jobs: list[dict[str, Any]], slots: Slots,
-             run: RunDir, stage: str, recorder: tune.Callback, verbose: bool = False, metric: str | None = "score"
-             ) -> None:
+             run: RunDir, stage: str, recorder: tune.Callback, verbose: bool = False, metric: str | None = "score",
+             deadline: Deadline | None = None, kind: Callable[[Mapping[str, Any]], str] = lambda job: "job") -> int:
     """Run each job as one Ray Tune trial of `trainable` (spread over the GPUs), recorded by `recorder`, with one
-    line of progress (or Ray Tune's own output with `verbose`)."""
+    line of progress (or Ray Tune's own output with `verbose`); none starts that would not end before `deadline`.
+    Returns how many jobs were left unstarted for the deadline."""
+    queue = JobQueue(jobs, deadline or Deadline(), kind)
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, plans=plans), slots.resources()),
-        param_space={"job": tune.grid_search(jobs)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=slots.concurrent, reuse_actors=True),
+        tune_config=tune.TuneConfig(search_alg=queue, num_samples=len(jobs), max_concurrent_trials=slots.concurrent,
+                                    reuse_actors=True),
         run_config=tune.RunConfig(name=session_name(run, stage), storage_path=str(run.ray),
                                   callbacks=[recorder, StageProgress(stage, len(jobs), metric=metric)],
                                   failure_config=tune.FailureConfig(max_failures=0), verbose=1 if verbose else 0))
     tuner.fit()
+    return queue.held
 
 
 def stage2_slots(s: SearchSettings, run: RunDir, data: Path, arch: str, cluster: tuple[int, float],
@@ -129,9 +133,20 @@ def stage2_slots(s: SearchSettings, run: RunDir, data: Path, arch: str, cluster:
     return slots_for(cpus, gpus, decided.gpus_per_trial, s.cpus_per_trial)
 
 
-def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print
-               ) -> list[dict[str, Any]]:
-    """Train what is missing of stage 2; returns the final.csv rows."""
+def expect_durations(deadline: Deadline, run: RunDir, key: str, kind: str, rows: list[dict[str, Any]],
+                     epochs: int) -> None:
+    """What `deadline` knows of a stage's trainings: the wall times of finished ones in `rows`, else the packing
+    probe's measurement stored under `key` in summary.json."""
+    deadline.learn_rows([r for r in rows if is_done(r)], lambda r: kind)
+    packing = read_summary(run.summary).get(key) or {}
+    guess = probe_guess(packing.get("measure") or {}, epochs, 1, int(packing.get("per_gpu", 1)))
+    if guess is not None:
+        deadline.guess(kind, guess)
+
+
+def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print,
+               deadline: Deadline | None = None) -> list[dict[str, Any]]:
+    """Train what is missing of stage 2 (what can end before `deadline`); returns the final.csv rows."""
     schema = run_schema(s.task, s.space)
     columns = final_columns(schema)
     models = stage2_models(s)
@@ -149,9 +164,14 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
         threads = slots.cpus if slots.gpus == 0 else None
         plans = {"proxy": replace(proxy_plan(s, data, threads), eval_every_epoch=True),
                  "final": final_plan(s, data, run, threads)}
-        start = time.time()
-        fit_grid(run_training, plans, jobs, slots, run, "stage2", recorder, s.verbose, schema.metric.name)
+        start, deadline = time.time(), deadline or Deadline()
+        expect_durations(deadline, run, "packing_stage2", "final", recorder.rows(), s.final_epochs)
+        held = fit_grid(run_training, plans, jobs, slots, run, "stage2", recorder, s.verbose, schema.metric.name,
+                        deadline, lambda job: job["plan"])
         log(f"stage 2 took {time.time() - start:.0f} s")
+        if held:
+            update_summary(run.summary, stage2="paused")
+            raise Paused(f"stage 2: {held} of {len(jobs)} trainings left at the time limit")
     final_rows = recorder.rows()
     done = all(is_done(r) for r in final_rows)
     # every history proxy is recorded for every model, so a run tells which of them ranks better on its data

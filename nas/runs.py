@@ -80,7 +80,7 @@ def trial_columns(schema: Schema) -> list[str]:
 def final_columns(schema: Schema, ablation_columns: Iterable[str] | None = None) -> list[str]:
     """final.csv's columns: a search's, or with `ablation_columns` (the task's) an ablation's."""
     lead = [*ABLATION_KEYS, *ablation_columns] if ablation_columns is not None else []
-    return lead + schema.columns(FINAL)
+    return list(dict.fromkeys(lead + schema.columns(FINAL)))
 
 
 def write_yaml(path: Path, value: Mapping[str, Any]) -> Path:
@@ -93,9 +93,11 @@ def write_table(path: Path, rows: Iterable[Mapping[str, Any]], columns: list[str
     return write_csv(path, rows, columns)
 
 
-def read_table(path: Path) -> list[dict[str, str]]:
+def read_table(path: Path, check: bool = True) -> list[dict[str, str]]:
     """Rows of a CSV table written by `write_table` (empty where the file does not exist yet); RunFileError naming
-    the file and row where it was cut short (every table the toolkit writes ends with a newline) or is ragged."""
+    the file and row where it was cut short (every table the toolkit writes ends with a newline) or is ragged,
+    and, for a search's trials.csv (with `check`), where its rows disagree with the run's study (`check_trials`)."""
+    path = Path(path)
     if not path.is_file():
         return []
     text = path.read_text()  # a UnicodeDecodeError is for the caller: not a text table at all
@@ -105,7 +107,43 @@ def read_table(path: Path) -> list[dict[str, str]]:
     for i, row in enumerate(rows, start=2):
         if None in row or any(v is None for v in row.values()):
             raise RunFileError(f"{path}: line {i} has {'more' if None in row else 'fewer'} cells than the header")
+    if check and path.name == "trials.csv":
+        check_trials(RunDir(path.parent), rows)
     return rows
+
+
+def study_file(run: RunDir) -> tuple[Path, str] | None:
+    """The SQLite file and name of a search run's Optuna study, where both can be known: None for another
+    command's run, an unreadable config.yaml (its reader says so), a study in a database server (not contacted
+    to read a table) or a file that is not there (a run folder copied without its study)."""
+    try:
+        config = read_config(run.config)
+    except ValueError:
+        return None
+    if config.get("command") not in (None, "nas-search"):
+        return None
+    storage = config.get("storage")
+    if storage:
+        if not isinstance(storage, str) or not storage.startswith("sqlite:///"):
+            return None
+        db = Path(storage[len("sqlite:///"):].split("?", 1)[0])
+        if not db.is_absolute():
+            return None  # relative to where the driver ran, which is unknown here
+    else:
+        db = run.root / "study.db"
+    name = config.get("name") or run.root.name
+    return (db, str(name)) if db.is_file() else None
+
+
+def check_trials(run: RunDir, rows: list[dict[str, str]] | None = None) -> None:
+    """RunFileError naming trials.csv where its rows disagree with the run's study: a trial the study does not hold,
+    listed twice, or with another status or proxy score (the study may hold more: see `nas.study`)."""
+    found = study_file(run)
+    if found is None:
+        return
+    rows = read_table(run.trials, check=False) if rows is None else rows
+    from nas.study import check_trials_table
+    check_trials_table(run.trials, rows, *found)
 
 
 def read_config(path: Path) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
 from nas.cluster import Slots, slots_for
+from nas.deadline import Deadline, Paused, probe_guess
 from nas.packing import Packing, decide
 from nas.progress import StageProgress
 from nas.proxies import get_proxy
@@ -65,8 +66,10 @@ def stage1_slots(s: SearchSettings, decided: Packing | None, cluster: tuple[int,
     return slots_for(cpus, gpus, share, s.cpus_per_trial)
 
 
-def run_stage1(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print) -> int:
-    """Run the trials still missing from the study; returns how many ran in this session."""
+def run_stage1(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print,
+               deadline: Deadline | None = None) -> int:
+    """Run the trials still missing from the study (those that can end before `deadline`); returns how many ran in
+    this session."""
     schema: Schema = run_schema(s.task, s.space)
     export = lambda study: write_table(run.trials, trial_rows(study, schema), trial_columns(schema))  # noqa: E731
     param = s.search_space().parameterisation(s.window)
@@ -85,6 +88,11 @@ def run_stage1(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
     if decided is not None:
         log(f"packing: {decided.reason}")
     slots = stage1_slots(s, decided, cluster)
+    deadline = deadline or Deadline()
+    if decided is not None:
+        guess = probe_guess(decided.measure, s.proxy_epochs, s.proxy_epochs, decided.per_gpu)
+        if guess is not None:
+            deadline.guess("stage1", guess)
     log(f"stage 1: {remaining} of {s.trials} proxy trials to run ({s.sampler} sampler, {s.space} space, window "
         f"{s.window}), {slots.concurrent} at a time, {slots.gpus:.3g} GPU and {slots.cpus} CPU each")
     update_summary(run.summary, stage1="running")
@@ -98,7 +106,12 @@ def run_stage1(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
         todo = s.trials - len(finished_trials(load_study(s.storage_url, s.name, sampler, mode)))
         if todo <= 0:
             break
-        ran += _round(s, run, data, slots, schema, sampler, mode, todo, export)
+        done, held = _round(s, run, data, slots, schema, sampler, mode, todo, export, deadline)
+        ran += done
+        if held:
+            update_summary(run.summary, stage1="paused", stage1_wall_s=round(time.time() - start, 1))
+            left = s.trials - len(finished_trials(load_study(s.storage_url, s.name, sampler, mode)))
+            raise Paused(f"stage 1: {left} of {s.trials} trials left at the time limit")
     rows = trial_rows(load_study(s.storage_url, s.name, sampler, mode), schema)
     update_summary(run.summary, stage1="done" if len(rows) >= s.trials else "partial",
                    stage1_wall_s=round(time.time() - start, 1))
@@ -106,13 +119,13 @@ def run_stage1(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
 
 
 def _round(s: SearchSettings, run: RunDir, data: Path, slots: Slots, schema: Schema, sampler, mode: str, n: int,
-           export: Callable) -> int:
-    """One Ray Tune run of `n` proxy trials on `slots`."""
+           export: Callable, deadline: Deadline) -> tuple[int, bool]:
+    """One Ray Tune run of (up to) `n` proxy trials on `slots`; whether the deadline stopped it early."""
     param = s.search_space().parameterisation(s.window)
     threads = slots.cpus if slots.gpus == 0 else None
     plan = proxy_plan(s, data, threads)
     searcher = StudySearch(param, sampler, open_storage(s.storage_url), s.name, plan.epochs, s.seed, schema, mode,
-                           share=slots.gpus if slots.gpus > 0 else 1.0)
+                           share=slots.gpus if slots.gpus > 0 else 1.0, deadline=deadline)
     recorder = StudyRecorder(searcher, export)
     progress = StageProgress("stage 1", n, mode, max_epochs=plan.epochs)
     scheduler = ASHAScheduler(metric="proxy", mode=mode, time_attr="epoch", max_t=plan.epochs,
@@ -127,4 +140,4 @@ def _round(s: SearchSettings, run: RunDir, data: Path, slots: Slots, schema: Sch
                                   verbose=1 if s.verbose else 0))
     tuner.fit()
     export(searcher.study)
-    return n
+    return n, searcher.held

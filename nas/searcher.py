@@ -17,8 +17,10 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import TrialState
 from ray import tune
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
+from nas.deadline import Deadline
 from nas.schema import Schema
 from nas.study import RERUN, describe
 from search_spaces import Parameterisation
@@ -29,8 +31,10 @@ class StudySearch(OptunaSearch):
 
     def __init__(self, param: Parameterisation, sampler: optuna.samplers.BaseSampler,
                  storage: optuna.storages.BaseStorage, study_name: str, max_epochs: int, seed: int,
-                 schema: Schema, mode: str = "min", share: float = 1.0) -> None:
+                 schema: Schema, mode: str = "min", share: float = 1.0, deadline: Deadline | None = None) -> None:
         self._param = param
+        self._deadline = deadline or Deadline()
+        self.held = False  # whether the deadline stopped proposals
         self._share = share  # the GPU share of a trial: an out-of-memory trial on a shared GPU is run again
         param.resolve({})  # builds the space's tables now, not inside the first suggestion
         self._max_epochs = max_epochs
@@ -46,6 +50,12 @@ class StudySearch(OptunaSearch):
         for key, value in describe(arch, self._param.space).items():
             trial.set_user_attr(key, value)
         return {"arch": str(arch)}
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        if not self._deadline.allows("stage1"):  # a trial started now would not end before the time limit
+            self.held = True
+            return Searcher.FINISHED
+        return super().suggest(trial_id)
 
     @property
     def study(self) -> optuna.Study:
@@ -64,6 +74,8 @@ class StudySearch(OptunaSearch):
             return
         ot_trial = self._ot_trials[trial_id]
         result = result or {}
+        if not result.get("failed"):
+            self._deadline.learn("stage1", result.get("wall_s"))
         for key in self._attrs:
             if result.get(key) is not None:
                 ot_trial.set_user_attr(key, result[key])

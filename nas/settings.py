@@ -17,14 +17,28 @@ PRESET_DIR = Path(__file__).with_name("presets")
 SAMPLERS = ("regnet", "tpe", "nsga2")
 SCHEDULERS = ("none", "asha")
 # settings a resumed run may change: where it runs, not what it computes
-RESUME_FREE = frozenset({"address", "resume", "preset_reason", "verbose"})
+RESUME_FREE = frozenset({"address", "resume", "preset_reason", "verbose", "time_limit"})
 # what a resumed nas-ablate or nas-fidelity may change: where and how verbosely it runs, not what it computes
-DRIVER_RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial", "verbose"})
-NOT_IN_PRESETS = frozenset({"preset", "preset_reason", "name", "out", "resume", "verbose"})
+DRIVER_RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial", "verbose", "time_limit"})
+NOT_IN_PRESETS = frozenset({"preset", "preset_reason", "name", "out", "resume", "verbose", "time_limit"})
+PER_INVOCATION = frozenset({"time_limit"})  # a resumed run does not inherit these from config.yaml
+TIME_LIMIT_HELP = ("minutes this invocation may run: no training starts that would not end by then, running ones "
+                   "finish, and the run pauses (exit code 75; --resume continues)")
 
 
 class SettingsError(ToolkitError):
     """A setting that is malformed, impossible, or differs from the run being resumed."""
+
+
+def minutes(text: str) -> float:
+    """A --time-limit value: minutes > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"--time-limit must be a number of minutes, got {text!r}") from None
+    if not 0 < value < 1e7:
+        raise SettingsError(f"--time-limit must be > 0 minutes, got {text!r}")
+    return value
 
 
 def _proxies() -> list[str]:
@@ -101,6 +115,7 @@ class SearchSettings(RunSettings):
     out: str = option("runs", help="output folder")
     seed: int = option(0, help="random seed (>= 0)", parse=seed_type)
     verbose: bool = option(False, help="Ray Tune's own per-trial output (default: one line of progress per stage)")
+    time_limit: float | None = option(None, help=TIME_LIMIT_HELP, parse=minutes, metavar="MINUTES")
     preset: str = option("default", help="smoke | default | a YAML file", cli=False)
     preset_reason: str = option("", help="why the preset was chosen", cli=False)
 
@@ -209,4 +224,6 @@ def resume_settings(stored: Any, explicit: Mapping[str, Any], free: frozenset[st
         detail = ", ".join(f"--{k.replace('_', '-')} {new!r} (run has {old!r})" for k, (old, new) in differ.items())
         raise SettingsError(f"cannot resume {stored.run_dir}: settings differ: {detail}")
     fields = {f.name for f in dataclasses.fields(stored)}
-    return dataclasses.replace(stored, **{k: v for k, v in explicit.items() if k in free & fields and v is not None})
+    fresh = {k: explicit.get(k) for k in PER_INVOCATION & fields}
+    return dataclasses.replace(stored, **{**fresh, **{k: v for k, v in explicit.items()
+                                                      if k in free & fields and v is not None}})

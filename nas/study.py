@@ -8,6 +8,8 @@ process opens the study: trials report to Ray Tune, never to the database.
 """
 from __future__ import annotations
 
+import math
+from pathlib import Path
 from typing import Any, Iterator
 
 import optuna
@@ -153,3 +155,61 @@ def describe(arch: Any, space: SearchSpace) -> dict[str, Any]:
     """User attributes stored with a proposed trial: the architecture, its size, and the space's columns."""
     size = space.complexity(arch)
     return {"arch": str(arch), **space.columns(arch), "gflops": size.flops / 1e9, "params_m": size.params / 1e6}
+
+
+def read_only_storage(db: "str | Path") -> optuna.storages.RDBStorage:
+    """An SQLite study file opened read-only: nothing (tables, version, journal) is written to it."""
+    import sqlite3
+    uri = f"{Path(db).resolve().as_uri()}?mode=ro"
+    return optuna.storages.RDBStorage("sqlite://", engine_kwargs={"creator": lambda: sqlite3.connect(uri, uri=True)},
+                                      skip_compatibility_check=True, skip_table_creation=True)
+
+
+def check_trials_table(path: "str | Path", rows: list[dict[str, str]], db: "str | Path", name: str) -> None:
+    """RunFileError naming `path` (trials.csv) and the row where its rows disagree with study `name` in the
+    SQLite file `db`: a row whose trial the study does not hold, a trial listed twice, a status or a complete
+    trial's proxy score the study does not record. The study may hold more finished trials than the table (the
+    table is exported after each trial, and `--resume` rebuilds it), never fewer or others."""
+    from nas.runs import RunFileError
+    where = f"the study {name!r} in {db}"
+    try:
+        trials = {t.number: t for t in optuna.load_study(study_name=name, storage=read_only_storage(db))
+                  .get_trials(deepcopy=False)}
+    except KeyError:
+        trials = {}
+    except Exception as exc:  # SQLAlchemy and Optuna raise many types for a file that is not a study
+        if not rows:
+            return
+        while exc.__cause__ is not None:  # Optuna's wrapper says "an exception is raised during the commit"
+            exc = exc.__cause__
+        raise RunFileError(f"{path}: {len(rows)} rows, but {where} cannot be read "
+                           f"({' '.join(str(exc).split())[:160]})") from None
+    seen: dict[int, int] = {}
+    for line, row in enumerate(rows, start=2):
+        try:
+            number = int(str(row.get("number", "")).strip())
+        except ValueError:
+            raise RunFileError(f"{path}: line {line}: trial number {row.get('number')!r} is not a whole number") \
+                from None
+        if number in seen:
+            raise RunFileError(f"{path}: line {line}: trial {number} is listed twice (line {seen[number]} too)")
+        seen[number] = line
+        trial = trials.get(number)
+        if trial is None:
+            raise RunFileError(f"{path}: line {line}: trial {number} is not in {where} ({len(rows)} rows in the "
+                               f"table, {len(trials)} trials in the study): the table and the study disagree")
+        status, recorded = Status.parse(row.get("status")), STATUS.get(trial.state)
+        if status is not None and status != Status.INTERRUPTED and status != recorded:
+            raise RunFileError(f"{path}: line {line}: trial {number} is {status.value} in the table but "
+                               f"{recorded.value if recorded else trial.state.name.lower()} in {where}")
+        if status == Status.COMPLETE and trial.value is not None and not _same_number(row.get("proxy_score"),
+                                                                                    trial.value):
+            raise RunFileError(f"{path}: line {line}: trial {number} has proxy_score {row.get('proxy_score')!r} "
+                               f"in the table but {trial.value!r} in {where}")
+
+
+def _same_number(text: Any, value: float) -> bool:
+    try:
+        return math.isclose(float(text), value, rel_tol=1e-9, abs_tol=1e-12)
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,117 @@
+"""`--time-limit MINUTES`: a driver that must stop by a given time starts no training that would not end before
+it, lets the running ones finish, and pauses; `--resume` continues where it stopped.
+
+Made for machines lent in slices (a device call of ten minutes, a preemptible node, a batch scheduler's wall
+time), where a training killed half-way is lost work. A training's expected duration is the median wall time of
+the slowest finished training of the same kind (this run's tables keep them across pauses), else the probe's measurement
+(`nas.packing`) scaled by the trainings sharing the GPU, else unknown; one of unknown duration starts only while
+the limit is still more than `UNKNOWN_SHARE` away.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from ray.tune.search import Searcher
+
+class Paused(Exception):
+    """The driver stopped at its time limit with work left; the message says what is left."""
+
+
+PAUSED_EXIT = 75  # sysexits' EX_TEMPFAIL: stopped at its time limit, to be resumed
+MARGIN = 1.15  # trainings sharing a GPU vary in speed; start one only with this much time to spare
+SLACK_S = 10.0  # a trial's start-up and its report, outside the wall time it measures itself
+UNKNOWN_SHARE = 0.5  # a training of unknown duration starts only within the first half of the limit
+
+
+@dataclass
+class Deadline:
+    """The time by which a driver stops (None: no limit), and what it has learnt of trainings' durations."""
+
+    at: float | None = None
+    started: float = field(default_factory=time.time)
+    walls: dict[str, list[float]] = field(default_factory=dict)
+    guesses: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def after(cls, minutes: float | None) -> "Deadline":
+        """A deadline `minutes` from now (None: none)."""
+        now = time.time()
+        return cls(None if minutes is None else now + 60.0 * minutes, now)
+
+    def learn(self, kind: str, wall_s: Any) -> None:
+        """Record a finished training's wall time."""
+        try:
+            value = float(wall_s)
+        except (TypeError, ValueError):
+            return
+        if value > 0:
+            self.walls.setdefault(kind, []).append(value)
+
+    def learn_rows(self, rows: Iterable[Mapping[str, Any]], kind: Callable[[Mapping[str, Any]], str]) -> None:
+        """Record the wall times a run's table holds (trainings finished before a pause)."""
+        for r in rows:
+            self.learn(kind(r), r.get("wall_s"))
+
+    def guess(self, kind: str, seconds: float) -> None:
+        """A duration estimated before any training of `kind` finished (e.g. from the packing probe)."""
+        self.guesses[kind] = seconds
+
+    def expected(self, kind: str) -> float | None:
+        """How long a training of `kind` is expected to take, or None when nothing tells."""
+        if self.walls.get(kind):  # the slowest so far: a training cut off at the limit is lost work
+            return max(self.walls[kind])
+        return self.guesses.get(kind)
+
+    def allows(self, kind: str) -> bool:
+        """Whether a training of `kind` started now should end before the deadline."""
+        if self.at is None:
+            return True
+        now, expected = time.time(), self.expected(kind)
+        if expected is None:
+            return now < self.started + UNKNOWN_SHARE * (self.at - self.started)
+        return now + MARGIN * expected + SLACK_S <= self.at
+
+
+def probe_guess(measure: Mapping[str, Any], epochs: int, validations: int, per_gpu: int) -> float | None:
+    """A training's wall time from the packing probe's measurement, stretched by the trainings sharing its GPU."""
+    try:
+        alone = float(measure["setup_s"]) + epochs * float(measure["epoch_s"]) + validations * float(measure["val_s"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return alone * max(per_gpu, 1)
+
+
+class JobQueue(Searcher):
+    """Ray Tune searcher that hands out a fixed list of jobs in order (stage 2, `nas-fidelity`), and none that
+    would not end before the deadline: Tune then lets the running trials finish and stops."""
+
+    def __init__(self, jobs: list[dict[str, Any]], deadline: Deadline, kind: Callable[[Mapping[str, Any]], str]
+                 ) -> None:
+        super().__init__()
+        self._jobs, self._deadline, self._kind = list(jobs), deadline, kind
+        self._running: dict[str, dict[str, Any]] = {}
+        self.held = 0  # jobs left unstarted because of the deadline
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if not self._jobs:
+            return Searcher.FINISHED
+        if not self._deadline.allows(self._kind(self._jobs[0])):
+            self.held = len(self._jobs)
+            return Searcher.FINISHED
+        job = self._jobs.pop(0)
+        self._running[trial_id] = job
+        return {"job": job}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        job = self._running.pop(trial_id, None)
+        if job is not None and result and not error and not result.get("failed"):
+            self._deadline.learn(self._kind(job), result.get("wall_s"))
+
+    # Resume rebuilds the queue from the run's tables, not from a pickle of this object.
+    def save(self, checkpoint_path: str) -> None:
+        pass
+
+    def restore(self, checkpoint_path: str) -> None:
+        pass

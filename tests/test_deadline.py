@@ -1,0 +1,101 @@
+"""`--time-limit`: which trainings may start before a deadline (`nas.deadline`), and a real study that pauses at
+its limit (exit 75, nothing cut off half-way) and finishes on `--resume`."""
+import json
+import time
+
+import pytest
+from ray.tune.search import Searcher
+
+from nas.deadline import PAUSED_EXIT, Deadline, JobQueue, probe_guess
+from nas.fidelity_cli import main
+from nas.runs import read_table
+from nas.schema import Status
+from nas.settings import SettingsError, minutes
+
+
+def test_no_limit_allows_everything():
+    assert Deadline.after(None).allows("anything")
+
+
+def test_a_training_starts_only_when_its_slowest_kin_would_end_in_time():
+    d = Deadline(at=time.time() + 100, started=time.time())
+    d.learn("full", 40.0)
+    d.learn("full", 60.0)
+    assert d.expected("full") == 60.0  # the slowest so far
+    assert d.allows("full")  # 1.15 * 60 + 10 = 79 s < 100 s
+    d.learn("full", 85.0)
+    assert not d.allows("full")  # 1.15 * 85 + 10 > 100 s
+
+
+def test_a_guess_stands_in_until_a_training_of_that_kind_ends():
+    d = Deadline(at=time.time() + 100, started=time.time())
+    d.guess("full", 200.0)
+    assert not d.allows("full")
+    d.learn("full", 20.0)
+    assert d.expected("full") == 20.0 and d.allows("full")
+
+
+def test_unknown_durations_start_only_in_the_first_half():
+    now = time.time()
+    assert Deadline(at=now + 100, started=now - 10).allows("new")
+    assert not Deadline(at=now + 40, started=now - 60).allows("new")
+
+
+def test_learn_ignores_what_is_not_a_duration():
+    d = Deadline(at=time.time() + 10)
+    d.learn_rows([{"wall_s": ""}, {"wall_s": None}, {"wall_s": "abc"}, {"wall_s": "-1"}, {"wall_s": "3.5"}],
+                 lambda r: "k")
+    assert d.walls == {"k": [3.5]}
+
+
+def test_probe_guess_scales_by_the_trainings_sharing_a_gpu():
+    measure = {"setup_s": 1.0, "epoch_s": 5.0, "val_s": 2.0}
+    assert probe_guess(measure, 10, 1, 4) == pytest.approx(4 * (1 + 50 + 2))
+    assert probe_guess({}, 10, 1, 4) is None
+
+
+def test_job_queue_hands_out_jobs_in_order_and_holds_back_what_would_not_end():
+    d = Deadline(at=time.time() + 100, started=time.time())
+    jobs = [{"label": "a", "k": "short"}, {"label": "b", "k": "short"}, {"label": "c", "k": "long"}]
+    d.guess("short", 5.0)
+    d.guess("long", 500.0)
+    q = JobQueue(jobs, d, lambda j: j["k"])
+    assert q.suggest("t1") == {"job": jobs[0]}
+    q.on_trial_complete("t1", {"wall_s": 7.0})
+    assert d.expected("short") == 7.0
+    assert q.suggest("t2") == {"job": jobs[1]}
+    assert q.suggest("t3") == Searcher.FINISHED and q.held == 1
+    assert JobQueue([], d, lambda j: "x").suggest("t") == Searcher.FINISHED
+
+
+def test_a_failed_trial_teaches_nothing():
+    d = Deadline(at=time.time() + 100)
+    q = JobQueue([{"label": "a"}], d, lambda j: "k")
+    q.suggest("t1")
+    q.on_trial_complete("t1", {"failed": 1, "wall_s": 1.0})
+    assert d.walls == {}
+
+
+@pytest.mark.parametrize("text", ["0", "-3", "soon", "nan"])
+def test_time_limit_must_be_positive_minutes(text):
+    with pytest.raises((SettingsError, ValueError)):
+        minutes(text)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_study_pauses_at_its_limit_and_finishes_on_resume(tiny_cache, tmp_path, capsys):
+    base = ["--data", str(tiny_cache), "--preset", "smoke", "--archs", "2", "--proxies", "final,grad_norm",
+            "--out", str(tmp_path), "--name", "t"]
+    # 0.05 min = 3 s: Ray's start alone takes longer, so the first invocation starts nothing it cannot finish
+    assert main([*base, "--time-limit", "0.05"]) == PAUSED_EXIT
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("nas-fidelity: paused at the time limit") and last.endswith("--resume`")
+    summary = json.loads((tmp_path / "t" / "summary.json").read_text())
+    assert summary["fidelity"] == "paused" and summary["paused"]
+    rows = read_table(tmp_path / "t" / "jobs.csv")
+    assert all(Status.parse(r["status"]) in (Status.PENDING, Status.COMPLETE) for r in rows)  # none cut off
+    assert main(["--out", str(tmp_path), "--name", "t", "--resume"]) == 0
+    summary = json.loads((tmp_path / "t" / "summary.json").read_text())
+    assert summary["fidelity"] == "done" and not summary.get("paused")
+    assert all(Status.parse(r["status"]) == Status.COMPLETE for r in read_table(tmp_path / "t" / "jobs.csv"))
