@@ -46,10 +46,16 @@ class StageProgress(tune.Callback):
             self._show()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._count_running(trials, trial)
         self._end(trial.last_result or {}, trial.config, failed=False)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._count_running(trials, trial)
         self._end({}, trial.config, failed=True)
+
+    def _count_running(self, trials: list, ending: Any) -> None:
+        """Running trials as Tune lists them (a reused actor's trial does not always pass through on_trial_start)."""
+        self.running = 1 + sum(1 for t in trials if t is not ending and getattr(t, "status", None) == "RUNNING")
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._show(final=True)
