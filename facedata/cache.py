@@ -27,6 +27,10 @@ FORMAT_VERSION = 1
 LABELS = ("verts", "R_t", "points2d")                      # NaN for test frames
 PER_SET = ("triangles", "flip_index", "landmarks68", "projection", "image_size")
 STRINGS = ("subjects", "facial_actions", "img_ids", "split")
+# a frame's split: training; selection ('val': what a search ranks and picks on); held-out test subjects with
+# labels ('hold': what the final comparison is scored on, nothing picked on them); WCPA's own test list ('test',
+# no labels)
+SPLITS = ("train", "val", "hold", "test")
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,7 @@ class CacheConfig:
     out: str
     res: int = 256
     val_subjects: float = 0.2
+    test_subjects: float = 0.0  # labelled subjects held out for the final comparison (split 'hold')
     seed: int = 0
     workers: int = 1
     on_error: str = "raise"          # or "skip"
@@ -49,6 +54,9 @@ class CacheConfig:
             raise DataError(f"--res must be at least 16, got {self.res}")
         if not 0.0 <= self.val_subjects < 1.0:
             raise DataError(f"--val-subjects must be a fraction in [0, 1), got {self.val_subjects}")
+        if not 0.0 <= self.test_subjects < 1.0 or self.val_subjects + self.test_subjects >= 1.0:
+            raise DataError(f"--test-subjects must be a fraction in [0, 1) leaving training subjects beside "
+                            f"--val-subjects {self.val_subjects}, got {self.test_subjects}")
         if self.workers < 1 or self.chunk < 1:
             raise DataError(f"--workers must be at least 1, got {self.workers}")
         if self.on_error not in ("raise", "skip"):
@@ -65,16 +73,26 @@ def frame_arrays(n: int, res: int, num_vertices: int) -> dict[str, tuple[tuple[i
             "landmarks2d": ((n, 68, 2), np.dtype(np.float32))}
 
 
-def assign_splits(layout: WcpaLayout, val_fraction: float, seed: int) -> np.ndarray:
-    """'train' / 'val' / 'test' per frame; validation subjects are drawn from the training list."""
+def assign_splits(layout: WcpaLayout, val_fraction: float, seed: int, test_fraction: float = 0.0) -> np.ndarray:
+    """'train' / 'val' / 'hold' / 'test' per frame, by subject: selection ('val') and held-out test ('hold')
+    subjects are drawn (seeded) from the labelled list, disjoint; WCPA's unlabelled test list stays 'test'."""
     split = np.where(layout.split == "test", "test", "train").astype("<U5")
-    subjects = np.unique(layout.ids[split == "train", 0])
-    n_val = int(round(val_fraction * len(subjects)))
-    if val_fraction > 0 and len(subjects) > 1:
-        n_val = min(max(n_val, 1), len(subjects) - 1)
-    val = np.random.default_rng(seed).permutation(subjects)[:n_val]
-    split[(split == "train") & np.isin(layout.ids[:, 0], val)] = "val"
+    subjects = np.random.default_rng(seed).permutation(np.unique(layout.ids[split == "train", 0]))
+    n_val, n_hold = _split_sizes(len(subjects), val_fraction, test_fraction)
+    for name, chosen in (("val", subjects[:n_val]), ("hold", subjects[n_val:n_val + n_hold])):
+        split[(split == "train") & np.isin(layout.ids[:, 0], chosen)] = name
     return split
+
+
+def _split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """Selection and test subject counts: each fraction rounded, at least one where asked, one left to train."""
+    sizes = []
+    for fraction in (val_fraction, test_fraction):
+        k = int(round(fraction * n))
+        sizes.append(max(k, 1) if fraction > 0 and n > 1 else k)
+    while sum(sizes) > n - 1 and max(sizes) > 0:  # training keeps at least one subject
+        sizes[sizes.index(max(sizes))] -= 1
+    return sizes[0], sizes[1]
 
 
 _WORKER: dict = {}
@@ -166,7 +184,7 @@ def _fsync_all(folder: Path) -> None:
 
 def _manifest(cfg: CacheConfig, layout: WcpaLayout, ids: np.ndarray, split: np.ndarray,
               failed: list[tuple[int, str]], seconds: float) -> dict:
-    splits = ("train", "val", "test")
+    splits = SPLITS
     return {
         "format_version": FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -189,7 +207,7 @@ def build_cache(cfg: CacheConfig, progress: Callable[[int], None] | None = None)
     layout = read_layout(cfg.data)
     if len(layout) == 0:
         raise LayoutError(f"{Path(cfg.data) / 'list'}: the lists hold no frames")
-    split = assign_splits(layout, cfg.val_subjects, cfg.seed)
+    split = assign_splits(layout, cfg.val_subjects, cfg.seed, cfg.test_subjects)
     n = len(layout)
     shapes = frame_arrays(n, cfg.res, layout.model.num_vertices)
     failed: list[tuple[int, str]] = []
@@ -275,8 +293,8 @@ class FaceCache:
 
     def _check_counts(self, manifest_path: Path) -> None:
         """The manifest's counts must be what the arrays hold (a damaged or hand-edited cache is refused)."""
-        held = {s: int(np.count_nonzero(self.split == s)) for s in ("train", "val", "test")}
-        stated = {s: self.manifest["counts"].get(s) for s in held}
+        held = {s: int(np.count_nonzero(self.split == s)) for s in SPLITS}
+        stated = {s: self.manifest["counts"].get(s, 0 if s == "hold" else None) for s in held}  # older: no 'hold'
         if len(self.split) != self.manifest["counts"]["total"] or held != stated:
             raise CacheError(f"{manifest_path}: counts {stated} do not match split.npy's {held}")
 
@@ -304,10 +322,15 @@ class FaceCache:
         return np.stack([self.subjects, self.facial_actions, self.img_ids], axis=1)
 
     def indices(self, split: str) -> np.ndarray:
-        """Row indices (int64) of one split: 'train', 'val' or 'test'."""
-        if split not in ("train", "val", "test"):
-            raise CacheError(f"unknown split {split!r} (expected train, val or test)")
+        """Row indices (int64) of one split: 'train', 'val', 'hold' or 'test'."""
+        if split not in SPLITS:
+            raise CacheError(f"unknown split {split!r} (expected {', '.join(SPLITS)})")
         return np.nonzero(self.split == split)[0]
+
+    def subject_splits(self) -> dict[str, list[str]]:
+        """The subjects of each non-empty split, sorted."""
+        return {s: sorted(map(str, np.unique(self.subjects[self.split == s]))) for s in SPLITS
+                if np.any(self.split == s)}
 
 
 def open_cache(path: str | os.PathLike) -> FaceCache:

@@ -44,8 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, metavar="CACHE", help="cache folder to write")
     c.add_argument("--res", type=_positive_int, default=256, help="crop size in pixels (256)")
     c.add_argument("--val-subjects", type=_fraction, default=0.2,
-                   help="fraction of training subjects held out for validation (0.2)")
-    c.add_argument("--seed", type=_seed, default=0, help="seed of the validation draw (0)")
+                   help="fraction of labelled subjects for validation: what a search ranks and picks on (0.2)")
+    c.add_argument("--test-subjects", type=_fraction, default=0.0,
+                   help="fraction of labelled subjects held out as a labelled test split ('hold'): what a search's "
+                        "final comparison is scored on, nothing picked on them (0; nas-search makes its own 0.15)")
+    c.add_argument("--seed", type=_seed, default=0, help="seed of the subject draws (0)")
     c.add_argument("--workers", type=_positive_int, default=workers, help=f"processes (default {workers})")
     c.add_argument("--on-error", choices=("raise", "skip"), default="raise",
                    help="on a bad frame file: stop with an error (default) or skip the frame and count it")
@@ -78,7 +81,7 @@ def cmd_cache(args: argparse.Namespace) -> None:
     from facedata.cache import CacheConfig, build_cache
     from facedata.wcpa import read_layout
     cfg = CacheConfig(data=args.data, out=args.out, res=args.res, val_subjects=args.val_subjects,
-                      seed=args.seed, workers=args.workers, on_error=args.on_error, overwrite=args.overwrite)
+                      test_subjects=args.test_subjects, seed=args.seed, workers=args.workers, on_error=args.on_error, overwrite=args.overwrite)
     total = len(read_layout(args.data))
     with one_bar("cache", total) as advance:
         manifest = build_cache(cfg, advance)

@@ -62,6 +62,10 @@ class Task(Protocol):
                      progress: Callable[[str, int], Callable[[int], None]] | None = None) -> Path:
         """The prepared data set a search trains on (the embedded default where `data` is None)."""
 
+    def splits(self, path: str) -> dict[str, Any]:
+        """The prepared data's splits: `subjects` per split (train, selection, test: disjoint; what a search ranks
+        on is `selection`, what its final comparison is scored on is `test`) and `frames` per split."""
+
     def open(self, path: str, device: str) -> Any:
         """The data set at `path` ready on `device` (kept by a worker across trials)."""
 
@@ -75,6 +79,12 @@ class Task(Protocol):
 
     def probe(self, settings: Mapping[str, Any], data: Any, batch: int) -> Probe:
         """The network of `settings` at initialisation (seeded as `train` seeds it) and one training batch."""
+
+    def speed(self, settings: Mapping[str, Any], repeats: int | None = None) -> dict[str, float | str]:
+        """The network of `settings` (as `train` takes them) timed alone on their device, on synthetic inputs:
+        `train_img_s` (training images/s at their batch and res), `infer_img_s` (inference images/s, batch 256),
+        `latency_ms_b1` (median of `repeats` batch-1 forwards, a device default where None),
+        `latency_ms_b1_iqr` (their interquartile range) and `speed_device` (the device's name)."""
 
     def ablation(self, searched: str) -> list[Experiment]:
         """The task's ablation grid around a searched architecture."""

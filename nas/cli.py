@@ -119,14 +119,26 @@ def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, r
     with progress() as start:
         data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=settings.data_res, seed=settings.seed,
                                  size={"subjects": settings.synth_subjects,
-                                       "frames_per_subject": settings.synth_frames_per_subject}, progress=start)
+                                       "frames_per_subject": settings.synth_frames_per_subject,
+                                       "selection_subjects": settings.selection_subjects,
+                                       "test_subjects": settings.test_subjects}, progress=start)
     print(f"nas-search: data {data}")
+    record_data(run_dir, task, data, settings)
     cluster = cluster_size()
     run_stage1(settings, run_dir, data, cluster, deadline=deadline)
     rows = run_stage2(settings, run_dir, data, cluster, deadline=deadline)
     print_comparison(rows, task.metric)
     print(f"nas-search: render the report with: nas-report {run_dir.root}")
     ray.shutdown()
+
+
+def record_data(run_dir: Any, task: Any, data: Path, settings: SearchSettings) -> None:
+    """summary.json's provenance of the data: where it is, synthetic or not, and the subjects of each split."""
+    from nas.runs import update_summary
+    splits = task.splits(str(data))
+    update_summary(run_dir.summary, data={"path": str(data), "synthetic": settings.data is None,
+                                          "frames": splits["frames"]},
+                   splits=splits["subjects"])
 
 
 def print_comparison(rows: list[dict[str, Any]], metric: Any, ref: str = "resnet34d", title: str | None = None) -> None:

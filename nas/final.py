@@ -17,21 +17,22 @@ from nas.cluster import Slots, slots_for
 from nas.deadline import Deadline, JobQueue, Paused, probe_guess
 from nas.packing import decide
 from nas.progress import StageProgress
-from nas.proxies import get_proxy, history_proxies
+from nas.picks import checkpoint_dir, final_seeds, per_model, seed_rows, stage2_models
+from nas.proxies import history_proxies
 from nas.runs import RunDir, final_columns, rank_correlation, read_summary, read_table, update_summary, write_table
 from nas.schema import FINAL, Schema, Status, run_schema
 from nas.search import proxy_plan, session_name
 from nas.settings import SearchSettings
-from nas.study import finished_trials, load_study
-from nas.trial import TrialPlan, run_training
+from nas.trial import SPEED_KEYS, TrialPlan, run_speed, run_training
 
 
 def full_plan(task: str, space: str, data: Path, run: RunDir, *, epochs: int, res: int, batch: int, seed: int,
               threads: int | None) -> TrialPlan:
-    """A full schedule on every training frame, scored on all held-out subjects, checkpointed under final/."""
+    """A full schedule on every training frame, scored on all held-out test subjects (which nothing was picked on),
+    checkpointed under final/."""
     return TrialPlan(task=task, space=space, data=str(data), epochs=epochs, res=res, train_fraction=1.0, batch=batch,
                      val_max=None, seed=seed, eval_every_epoch=False, checkpoints=str(run.root / "final"),
-                     threads=threads)
+                     threads=threads, split="test")
 
 
 def final_plan(s: SearchSettings, data: Path, run: RunDir, threads: int | None) -> TrialPlan:
@@ -40,51 +41,40 @@ def final_plan(s: SearchSettings, data: Path, run: RunDir, threads: int | None) 
                              seed=s.seed, threads=threads), pnp=s.pnp)
 
 
-def stage2_models(s: SearchSettings) -> list[dict[str, Any]]:
-    """Top-k distinct architectures by proxy score (with their proxy scores), then the baselines."""
-    proxy = get_proxy(s.proxy_score)
-    space = s.search_space()
-    trials = [t for t in finished_trials(load_study(s.storage_url, s.name, mode=proxy.mode)) if t.value is not None]
-    models: list[dict[str, Any]] = []
-    for t in sorted(trials, key=lambda t: t.value if proxy.mode == "min" else -t.value):
-        arch = t.user_attrs["arch"]
-        if len(models) < s.top_k and arch not in {m["arch"] for m in models}:
-            models.append({"label": space.label(space.parse(arch)), "arch": arch, "kind": "searched",
-                           "proxy_score": t.value, "gflops": t.user_attrs.get("gflops"),
-                           "params_m": t.user_attrs.get("params_m"),
-                           **{f"proxy_{p}": t.user_attrs.get(f"proxy_{p}") for p in history_proxies()}})
-    for name in s.baselines:
-        arch = space.parse(name)
-        if name not in {m["label"] for m in models}:
-            size = space.complexity(arch)
-            models.append({"label": name, "arch": str(arch), "kind": "baseline", "proxy_score": None,
-                           "gflops": size.flops / 1e9, "params_m": size.params / 1e6})
-    return models
-
-
 class FinalRecorder(tune.Callback):
-    """Writes final.csv after each stage-2 trial: finished work is on disk before the next ends."""
+    """Writes final.csv after each stage-2 trial: finished work is on disk before the next ends. Rows are one per
+    model and seed; a proxy or speed job fills every seed's row of its model."""
 
-    def __init__(self, run: RunDir, models: list[dict[str, Any]], schema: Schema, columns: list[str]) -> None:
-        self._run, self._columns = run, columns
+    def __init__(self, run: RunDir, models: list[dict[str, Any]], schema: Schema, columns: list[str],
+                 seed: int = 0) -> None:
+        self._run, self._columns, self._seed = run, columns, seed
         reported = [f for f in schema.reported() if f in schema.columns(FINAL)]
         self._proxy_keys = [f for f in reported if f.startswith("proxy_")]
         self._final_keys = [f for f in reported if not f.startswith("proxy_")] + ["checkpoint"]
-        self._rows = {r["label"]: r for r in read_table(run.final)}
+        self._rows = {self._key(r): r for r in read_table(run.final)}
         for m in models:
-            self._rows.setdefault(m["label"], {**m, "status": Status.PENDING.value})
+            self._rows.setdefault(self._key(m), {**m, "status": Status.PENDING.value})
+
+    def _key(self, row: Mapping[str, Any]) -> tuple[str, int]:
+        seed = row.get("seed")
+        return str(row["label"]), int(seed) if seed not in (None, "") else self._seed  # older runs: one seed
 
     def rows(self) -> list[dict[str, Any]]:
         return list(self._rows.values())
 
     def _record(self, trial: Any, error: str | None = None) -> None:
         job, result = trial.config.get("job", trial.config), trial.last_result or {}
-        row = self._rows[job["label"]]
         failure = error or (result.get("failure") if result.get("failed") else None)
+        model = [r for k, r in self._rows.items() if k[0] == job["label"]]
         if job["plan"] == "proxy":
-            row["proxy_score"] = None if failure else result.get("proxy")
-            row.update({k: None if failure else result.get(k) for k in self._proxy_keys})
+            for row in model:
+                row["proxy_score"] = None if failure else result.get("proxy")
+                row.update({k: None if failure else result.get(k) for k in self._proxy_keys})
+        elif job["plan"] == "speed":
+            for row in model:
+                row.update({k: None if failure else result.get(k) for k in SPEED_KEYS})
         else:
+            row = self._rows[self._key(job)] if "seed" in job else model[0]  # nas-ablate's labels name their seed
             row.update({k: result.get(k) for k in self._final_keys}, epochs=result.get("epoch"),
                        status=(Status.FAILED if failure else Status.COMPLETE).value, failure=failure)
         write_table(self._run.final, self.rows(), self._columns)
@@ -144,40 +134,77 @@ def expect_durations(deadline: Deadline, run: RunDir, key: str, kind: str, rows:
         deadline.guess(kind, guess)
 
 
+def stage2_jobs(s: SearchSettings, models: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What is missing of stage 2: a full training per model and seed, the proxy of every model stage 1 did not
+    score (baselines, controls), the speed of every model."""
+    done = {(str(r["label"]), int(r["seed"])) for r in rows if is_done(r) and r.get("seed") not in (None, "")}
+    proxied = {str(r["label"]) for r in rows if r.get("proxy_score") not in (None, "")}
+    timed = {str(r["label"]) for r in rows if r.get("infer_img_s") not in (None, "")}
+    seeds = final_seeds(s)
+    jobs = [{"label": m["label"], "arch": m["arch"], "plan": f"final_s{seed}", "seed": seed,
+             "dir": checkpoint_dir(m["label"], seed, seeds[0])}
+            for m in models for seed in seeds if (m["label"], seed) not in done]
+    jobs += [{"label": m["label"], "arch": m["arch"], "plan": "proxy"} for m in models if m["label"] not in proxied]
+    return jobs + [{"label": m["label"], "arch": m["arch"], "plan": "speed"} for m in models
+                   if m["label"] not in timed]
+
+
 def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print,
                deadline: Deadline | None = None) -> list[dict[str, Any]]:
-    """Train what is missing of stage 2 (what can end before `deadline`); returns the final.csv rows."""
+    """Train what is missing of stage 2 (what can end before `deadline`), then time every model alone on a GPU;
+    returns the final.csv rows."""
     schema = run_schema(s.task, s.space)
     columns = final_columns(schema)
     models = stage2_models(s)
-    recorder = FinalRecorder(run, models, schema, columns)
-    rows = {r["label"]: r for r in recorder.rows()}
-    jobs = [{"label": m["label"], "arch": m["arch"], "plan": "final"} for m in models if not is_done(rows[m["label"]])]
-    jobs += [{"label": m["label"], "arch": m["arch"], "plan": "proxy"} for m in models
-             if m["kind"] == "baseline" and rows[m["label"]].get("proxy_score") in (None, "")]
+    recorder = FinalRecorder(run, seed_rows(models, final_seeds(s)), schema, columns, s.seed)
+    jobs = stage2_jobs(s, models, recorder.rows())
     write_table(run.final, recorder.rows(), columns)
-    if jobs:
-        log(f"stage 2: {sum(j['plan'] == 'final' for j in jobs)} full trainings "
-            f"({s.final_epochs} epochs) and {sum(j['plan'] == 'proxy' for j in jobs)} baseline proxies")
+    trainings = [j for j in jobs if j["plan"] != "speed"]
+    deadline = deadline or Deadline()
+    if trainings:
+        log(f"stage 2: {sum(j['plan'] != 'proxy' for j in trainings)} full trainings ({len(models)} models x "
+            f"{s.final_seeds} seeds, {s.final_epochs} epochs) and {sum(j['plan'] == 'proxy' for j in trainings)} "
+            "proxies of models stage 1 did not score")
         update_summary(run.summary, stage2="running")
-        slots = stage2_slots(s, run, data, jobs[0]["arch"], cluster, log)
+        slots = stage2_slots(s, run, data, trainings[0]["arch"], cluster, log)
         threads = slots.cpus if slots.gpus == 0 else None
         plans = {"proxy": replace(proxy_plan(s, data, threads), eval_every_epoch=True),
-                 "final": final_plan(s, data, run, threads)}
-        start, deadline = time.time(), deadline or Deadline()
+                 **{f"final_s{seed}": replace(final_plan(s, data, run, threads), seed=seed) for seed in final_seeds(s)}}
+        start = time.time()
         expect_durations(deadline, run, "packing_stage2", "final", recorder.rows(), s.final_epochs)
-        held = fit_grid(run_training, plans, jobs, slots, run, "stage2", recorder, s.verbose, schema.metric.name,
-                        deadline, lambda job: job["plan"])
+        held = fit_grid(run_training, plans, trainings, slots, run, "stage2", recorder, s.verbose, schema.metric.name,
+                        deadline, lambda job: "proxy" if job["plan"] == "proxy" else "final")
         log(f"stage 2 took {time.time() - start:.0f} s")
         if held:
             update_summary(run.summary, stage2="paused")
-            raise Paused(f"stage 2: {held} of {len(jobs)} trainings left at the time limit")
-    final_rows = recorder.rows()
-    done = all(is_done(r) for r in final_rows)
-    # every history proxy is recorded for every model, so a run tells which of them ranks better on its data
-    full = schema.metric.name
+            raise Paused(f"stage 2: {held} of {len(trainings)} trainings left at the time limit")
+    timing = [j for j in jobs if j["plan"] == "speed"]
+    if timing:
+        measure_speeds(s, run, data, timing, recorder, cluster, deadline, log)
+    return finish_stage2(s, run, recorder.rows(), schema.metric.name)
+
+
+def measure_speeds(s: SearchSettings, run: RunDir, data: Path, jobs: list[dict[str, Any]], recorder: FinalRecorder,
+                   cluster: tuple[int, float], deadline: Deadline, log=print) -> None:
+    """Every model's training and inference speed and batch-1 latency, measured alone on a whole GPU."""
+    cpus, gpus = cluster
+    slots = slots_for(cpus, gpus, 1.0, s.cpus_per_trial)  # alone: a shared GPU would time the neighbours too
+    log(f"stage 2: timing {len(jobs)} models alone on a GPU each")
+    plans = {"speed": final_plan(s, data, run, slots.cpus if slots.gpus == 0 else None)}
+    held = fit_grid(run_speed, plans, jobs, slots, run, "speed", recorder, s.verbose, None, deadline,
+                    lambda job: "speed")
+    if held:
+        update_summary(run.summary, stage2="paused")
+        raise Paused(f"stage 2: {held} of {len(jobs)} speed measurements left at the time limit")
+
+
+def finish_stage2(s: SearchSettings, run: RunDir, rows: list[dict[str, Any]], full: str) -> list[dict[str, Any]]:
+    """summary.json's stage-2 state and the proxy-to-full rank correlations (one point per model, seeds
+    averaged; every history proxy, so a run tells which of them ranks better on its data)."""
+    done = all(is_done(r) for r in rows)
+    models = per_model(rows, full)
     update_summary(run.summary, stage2="done" if done else "partial",
-                   rank_correlation=rank_correlation(final_rows, full=full),
-                   rank_correlation_by_proxy={p: rank_correlation(final_rows, f"proxy_{p}", full)
+                   rank_correlation=rank_correlation(models, full=full),
+                   rank_correlation_by_proxy={p: rank_correlation(models, f"proxy_{p}", full)
                                               for p in history_proxies()})
-    return final_rows
+    return rows

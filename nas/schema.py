@@ -88,9 +88,24 @@ FIELDS: tuple[Any, ...] = (
     Field("gpu", str, doc="host:GPU ids, or cpu"),
     Field("node", str, doc="Ray node id (first 12 hex digits)"),
     Field("host_rss_gb", float, "GB", doc="resident host memory of the worker", tables=frozenset({TRIALS})),
+    Field("host_rss_start_gb", float, "GB", doc="resident host memory of the worker as the trial started (after the "
+          "previous trial released its memory)", tables=frozenset({TRIALS})),
     Field("gpu_reserved_gb", float, "GB", doc="GPU memory held by the worker's allocator", tables=frozenset({TRIALS})),
     Field("gpu_peak_gb", float, "GB", doc="peak GPU memory allocated in the trial", tables=frozenset({TRIALS})),
     Field("checkpoint", str, doc="the final training's checkpoint", tables=frozenset({FINAL})),
+    Field("seed", int, doc="training seed of a stage-2 row", tables=frozenset({FINAL}), reported=False),
+    Field("train_img_s", float, "img/s", "max", doc="training images/s, measured alone on the GPU",
+          tables=frozenset({FINAL}), reported=False),
+    Field("infer_img_s", float, "img/s", "max", doc="inference images/s at batch 256, measured alone",
+          tables=frozenset({FINAL}), reported=False),
+    Field("latency_ms_b1", float, "ms", "min", doc="batch-1 latency, median of repeats (CUDA events on a GPU)",
+          tables=frozenset({FINAL}), reported=False),
+    Field("latency_ms_b1_iqr", float, "ms", doc="interquartile range of the batch-1 latency repeats",
+          tables=frozenset({FINAL}), reported=False),
+    Field("speed_device", str, doc="the device the speeds were measured on", tables=frozenset({FINAL}),
+          reported=False),
+    Field("scored_on", str, doc="held-out subjects the score is on: test (nothing was picked on them) or selection",
+          tables=frozenset({FINAL})),
 )
 
 

@@ -97,6 +97,9 @@ class SearchSettings(RunSettings):
                                           parse=lambda t: None if t == "auto" else float(t), metavar="auto|GPUS")
     cpus_per_trial: int | None = option(None, help="CPUs per trial (default: shared out evenly)")
     top_k: int = option(3, help="searched architectures trained fully in stage 2")
+    controls: int = option(4, help="random controls: architectures drawn uniformly from the window, independent of "
+                                   "the proxy, trained in stage 2 beside the top-k (did the search beat them?)")
+    final_seeds: int = option(2, help="seeds of every stage-2 training (mean +- sd and intervals need two or more)")
     final_epochs: int = option(40, help="epochs of stage-2 trainings")
     final_res: int = option(256, help="input size of stage-2 trainings")
     baselines: list[str] | None = option(None, help="comma-separated baselines trained in stage 2 "
@@ -108,6 +111,10 @@ class SearchSettings(RunSettings):
     data_res: int = option(256, help="crop size of the embedded data set")
     synth_subjects: int = option(50, help="subjects of the embedded synthetic data set")
     synth_frames_per_subject: int = option(500, help="frames per subject of the embedded synthetic data set")
+    selection_subjects: float = option(0.15, help="fraction of the labelled subjects a search ranks and picks on "
+                                                  "(stage 1, ASHA, the top-k), when the data is made here")
+    test_subjects: float = option(0.15, help="fraction of the labelled subjects held out for the final comparison "
+                                             "(nothing is picked on them), when the data is made here")
     address: str | None = option(None, help="Ray cluster to join ('auto' or host:port; also RAY_ADDRESS); "
                                             "default: start Ray locally")
     storage: str | None = option(None, help="Optuna storage URL (default: sqlite:///OUT/NAME/study.db)")
@@ -135,7 +142,7 @@ class SearchSettings(RunSettings):
                 raise SettingsError(f"--{key.replace('_', '-')} must be one of {', '.join(allowed)}, "
                                     f"got {getattr(self, key)!r}")
         positive = ("trials", "proxy_epochs", "proxy_res", "final_epochs", "final_res", "batch", "data_res",
-                    "synth_subjects", "synth_frames_per_subject")
+                    "synth_subjects", "synth_frames_per_subject", "final_seeds")
         for key in positive:
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
@@ -146,8 +153,17 @@ class SearchSettings(RunSettings):
             raise SettingsError(f"--val-max must be a positive whole number, got {self.val_max!r}")
         if self.cpus_per_trial is not None and (not isinstance(self.cpus_per_trial, int) or self.cpus_per_trial < 1):
             raise SettingsError(f"--cpus-per-trial must be a positive whole number, got {self.cpus_per_trial!r}")
-        if self.top_k < 0:
-            raise SettingsError(f"--top-k must not be negative, got {self.top_k}")
+        for key in ("selection_subjects", "test_subjects"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise SettingsError(f"--{key.replace('_', '-')} must be a fraction in [0, 1), got {value!r}")
+        if self.selection_subjects + self.test_subjects >= 1:
+            raise SettingsError(f"--selection-subjects {self.selection_subjects} and --test-subjects "
+                                f"{self.test_subjects} leave no subject to train on")
+        for key in ("top_k", "controls"):
+            count = getattr(self, key)
+            if not isinstance(count, int) or count < 0:
+                raise SettingsError(f"--{key.replace('_', '-')} must be a whole number >= 0, got {count!r}")
         if not 0 < self.proxy_fraction <= 1:
             raise SettingsError(f"--proxy-fraction must be in (0, 1], got {self.proxy_fraction}")
         if self.gpus_per_trial is not None and not self.gpus_per_trial >= 0:
@@ -212,6 +228,8 @@ def load_settings(path: Path) -> SearchSettings:
         values = overrides(read_mapping(path, "config.yaml"), SearchSettings, str(path))
     except ConfigError as exc:
         raise SettingsError(f"not a config.yaml of nas-search: {exc}") from None
+    if "test_subjects" not in values:  # a run from before issue 15: 20 % selection subjects, no test split, one
+        values.update(selection_subjects=0.2, test_subjects=0.0, controls=0, final_seeds=1)  # seed, no controls
     return SearchSettings(**values)
 
 

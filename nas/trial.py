@@ -50,13 +50,14 @@ class TrialPlan:
     cudnn_benchmark: bool = True
     pnp: str = "auto"  # pose solver of validation (the task's choice of auto, cv2, torch)
     options: tuple[tuple[str, Any], ...] = ()  # the task's own training options, e.g. (("flip", False),)
+    split: str = "selection"  # held-out subjects scored: selection (what a search picks on) or test (reporting)
 
     def settings(self, arch: str, device: str) -> dict[str, Any]:
         """The task's training settings of `arch` under this plan."""
         return {"space": self.space, "arch": arch, "epochs": self.epochs, "batch": self.batch, "res": self.res,
                 "train_fraction": self.train_fraction, "seed": self.seed, "val_max": self.val_max,
                 "eval_every": 1 if self.eval_every_epoch else self.epochs, "device": device,
-                "cudnn_benchmark": self.cudnn_benchmark, "pnp": self.pnp, **dict(self.options)}
+                "cudnn_benchmark": self.cudnn_benchmark, "pnp": self.pnp, "split": self.split, **dict(self.options)}
 
 
 def location() -> dict[str, str]:
@@ -77,14 +78,19 @@ def device_name() -> str:
     return "cuda" if _torch().cuda.is_available() else "cpu"
 
 
+def host_rss_gb() -> float:
+    """This process's resident host memory in GB (NaN where /proc is not there)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
+    except (OSError, ValueError):
+        return float("nan")
+
+
 def memory() -> dict[str, float]:
     """This worker's resident host memory and the GPU memory its allocator holds, in GB."""
     torch = _torch()
-    try:
-        with open("/proc/self/statm") as f:
-            rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
-    except (OSError, ValueError):
-        rss = float("nan")
+    rss = host_rss_gb()
     cuda = torch.cuda.is_available()
     return {"host_rss_gb": rss, "gpu_reserved_gb": torch.cuda.memory_reserved() / 1e9 if cuda else 0.0,
             "gpu_peak_gb": torch.cuda.max_memory_allocated() / 1e9 if cuda else 0.0}
@@ -114,9 +120,10 @@ def release_memory() -> None:
         pass
 
 
-def _begin(plan: TrialPlan) -> tuple[dict[str, str], str]:
-    """Where the trial runs and on which device, with the plan's thread count set."""
-    where = location()
+def _begin(plan: TrialPlan) -> tuple[dict[str, Any], str]:
+    """Where the trial runs and on which device, with the plan's thread count set; and the worker's memory as
+    the trial starts (what the previous trial left behind: flat over trials where nothing leaks)."""
+    where: dict[str, Any] = {**location(), "host_rss_start_gb": host_rss_gb()}
     if plan.threads:
         _torch().set_num_threads(plan.threads)
     device = device_name()
@@ -159,7 +166,8 @@ def _train_and_report(config: dict[str, Any], plans: dict[str, TrialPlan]) -> No
     where, device = _begin(plan)
     if not proxy.trains:
         return score_at_init(config, plan, proxy, where, device)
-    out_dir = Path(plan.checkpoints) / config["label"] if plan.checkpoints and config.get("label") else None
+    out_dir = Path(plan.checkpoints) / config.get("dir", config["label"]) if plan.checkpoints and config.get("label") \
+        else None
     history: list[dict[str, Any]] = []
     key = f"proxy_{proxy.reads or proxy.name}"  # a proxy with its own schedule reads a history proxy off it
     start = time.perf_counter()
@@ -180,10 +188,30 @@ def _train_and_report(config: dict[str, Any], plans: dict[str, TrialPlan]) -> No
     except Exception as exc:  # ASHA's stop is a SystemExit and passes through
         return _fail(exc, proxy, len(history), where)
     scores = history_scores(result["history"])
-    final = {k: result.get(k) for k in (task.metric.name, *task.metric.terms, "wall_s", "images_per_s")}
+    final = {k: result.get(k) for k in (task.metric.name, *task.metric.terms, "wall_s", "images_per_s", "scored_on")}
     tune.report({**final, **{k: v for k, v in scores.items() if v is not None}, "epoch": plan.epochs,
                  "proxy": scores[key], "done_training": 1, "checkpoint": result.get("checkpoint") or "",
                  **memory(), **where, "reported_at": time.time()})
+
+
+SPEED_KEYS = ("train_img_s", "infer_img_s", "latency_ms_b1", "latency_ms_b1_iqr", "speed_device")
+
+
+def run_speed(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
+    """Time `config['job']['arch']` alone on its device under the plan's batch and resolution (the task's
+    `speed`: training and inference images/s, batch-1 latency), reported once."""
+    job = config.get("job", config)
+    plan = plans[job.get("plan", "speed")]
+    where, device = _begin(plan)
+    start = time.perf_counter()
+    try:
+        measured = get_task(plan.task).speed(plan.settings(job["arch"], device))
+    except Exception as exc:
+        return _fail(exc, get_proxy(plan.proxy), 0, where)
+    finally:
+        release_memory()
+    tune.report({**measured, "done_training": 1, "epoch": 0, "wall_s": time.perf_counter() - start, **where,
+                 "reported_at": time.time()})
 
 
 def score_at_init(config: dict[str, Any], plan: TrialPlan, proxy: Proxy, where: Mapping[str, str],

@@ -74,3 +74,13 @@ def tiny_cache(tiny_root):
     out = tiny_root.parent / "cache"
     build_cache(CacheConfig(data=str(tiny_root), out=str(out), res=32, val_subjects=0.34))
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_cache3(tiny_root):
+    """The same root cached with three labelled splits (issue 15): train, selection (val) and test (hold)."""
+    from facedata.cache import CacheConfig, build_cache
+
+    out = tiny_root.parent / "cache3"
+    build_cache(CacheConfig(data=str(tiny_root), out=str(out), res=32, val_subjects=0.25, test_subjects=0.25))
+    return out

@@ -81,7 +81,7 @@ def test_test_split_has_nan_labels_and_splits_are_by_subject(built):
         for b in ("train", "val", "test"):
             if a < b:
                 assert not set(c.subjects[c.split == a]) & set(c.subjects[c.split == b])
-    assert c.manifest["subjects"] == {"train": 2, "val": 1, "test": 1}
+    assert c.manifest["subjects"] == {"train": 2, "val": 1, "hold": 0, "test": 1}
     rows = np.concatenate([read_list(root / "list" / f"WCPA_track2_{s}.csv") for s in ("train", "test")])
     assert sorted(map(tuple, c.ids)) == sorted(map(tuple, rows))          # ids keep their leading zeros
 

@@ -63,7 +63,9 @@ def test_read_ahead_thread_passes_errors_on_and_stops_when_abandoned(synth_cache
 
 def test_device_data_labels_and_subsets(synth_cache):
     data = DeviceData(synth_cache, "cpu")
-    assert set(data.sources) == {"train", "val"}
+    assert set(data.rows) == {"train", "val", "hold"} and not data.sources  # sources are made on first use
+    assert data.source("train") is not None and data.source("hold") is None  # no held-out test frames here
+    assert set(data.sources) == {"train"}
     local = np.array([0, 3])
     labels = data.labels("val", local)
     rows = np.flatnonzero(synth_cache.split == "val")[local]

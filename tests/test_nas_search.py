@@ -44,7 +44,7 @@ def search_args(cache: Path, out: Path, name: str, trials: int = 3, *extra: str)
             "--preset", "smoke", "--out", str(out), "--name", name, *extra]
 
 
-def check_run(run: RunDir, trials: int) -> list[dict]:
+def check_run(run: RunDir, trials: int, seeds: int = 1) -> list[dict]:
     """The files a finished run keeps, and what they must say."""
     rows = read_table(run.trials)
     assert len(rows) == trials
@@ -53,8 +53,11 @@ def check_run(run: RunDir, trials: int) -> list[dict]:
         assert analytic_flops(resolve_arch(r["arch"])) in WINDOW
         assert r["status"] in ("complete", "pruned", "failed")
     final = read_table(run.final)
-    assert {r["label"] for r in final} >= {"resnet18d"} and len(final) == 2
+    assert {r["label"] for r in final} >= {"resnet18d"} and len(final) == 3 * seeds  # searched, control, resnet18d
+    assert sorted({r["kind"] for r in final}) == ["baseline", "control", "searched"]
+    assert len({(r["label"], r["seed"]) for r in final}) == len(final)
     assert all(r["status"] == "complete" and Path(r["checkpoint"]).is_file() for r in final)
+    assert all(float(r[k]) > 0 for r in final for k in ("train_img_s", "infer_img_s", "latency_ms_b1"))
     assert all(r["proxy_score"] not in ("", None) for r in final)
     settings = yaml.safe_load(run.config.read_text())
     study = optuna.load_study(study_name=settings["name"], storage=settings["storage"] or
@@ -67,10 +70,16 @@ def check_run(run: RunDir, trials: int) -> list[dict]:
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_search_end_to_end_then_resume_is_a_no_op(tiny_cache, tmp_path, capsys):
-    assert main(_override(search_args(tiny_cache, tmp_path, "e2e"), ["--scheduler", "asha"])) == 0  # the default
+def test_search_end_to_end_then_resume_is_a_no_op(tiny_cache3, tmp_path, capsys):
+    args = _override(search_args(tiny_cache3, tmp_path, "e2e"), ["--scheduler", "asha"])  # ASHA: the default
+    assert main([*args, "--final-seeds", "2"]) == 0
     run = RunDir(tmp_path / "e2e")
-    check_run(run, 3)
+    check_run(run, 3, seeds=2)
+    summary = json.loads(run.summary.read_text())
+    splits = {k: set(v) for k, v in summary["splits"].items()}
+    assert splits["train"] and splits["selection"] and splits["test"]
+    assert not splits["test"] & (splits["train"] | splits["selection"]) and not splits["train"] & splits["selection"]
+    assert {r["scored_on"] for r in read_table(run.final)} == {"test"}  # nothing was picked on these subjects
     assert (run.ray / "stage1-0").is_dir() and (run.ray / "stage2-0").is_dir()
     before = {p: p.read_bytes() for p in (run.trials, run.final)}
     assert main(["--name", "e2e", "--out", str(tmp_path), "--resume"]) == 0

@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from trainers.errors import CacheError, CameraError
+from facedata.cache import SPLITS  # train, val (selection), hold (held-out test), test (WCPA's, unlabelled)
 from facedata.conventions import check_projection
-
-SPLITS = ("train", "val", "test")
+from trainers.errors import CacheError, CameraError
 
 
 @dataclass(frozen=True)

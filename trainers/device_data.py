@@ -21,18 +21,19 @@ class DeviceData:
     """
 
     def __init__(self, cache: Any, device: "str | torch.device" = "auto", mode: str = "auto",
-                 splits: tuple[str, ...] = ("train", "val"), source: str = "cache") -> None:
+                 splits: tuple[str, ...] = ("train", "val", "hold"), source: str = "cache") -> None:
         self.cache = cache
         self.topology: Topology = check_cache(cache, source)
         self.device = resolve_device(device)
         self.mode = mode
         self.rows = {s: split_rows(cache, s) for s in splits}
-        self.sources = {s: make_source(cache, rows, self.device, mode) for s, rows in self.rows.items() if len(rows)}
+        # made on first use: a proxy training never touches the held-out test subjects, so they never reach its GPU
+        self.sources: dict[str, Any] = {}
         self.flip_index = torch.as_tensor(self.topology.flip_index, device=self.device)
 
     @classmethod
     def open(cls, path: "str | Path", device: "str | torch.device" = "auto", mode: str = "auto",
-             splits: tuple[str, ...] = ("train", "val")) -> "DeviceData":
+             splits: tuple[str, ...] = ("train", "val", "hold")) -> "DeviceData":
         """Open the cache at `path` (`facedata.open_cache`) and prepare `splits` on `device`."""
         return cls(open_cache(path), device, mode, splits, str(path))
 
@@ -40,6 +41,8 @@ class DeviceData:
         """The batch source of a split, or None where the cache holds no frame of it."""
         if split not in self.rows:
             raise ConfigError(f"split {split!r} was not prepared on the device (prepared: {list(self.rows)})")
+        if split not in self.sources and len(self.rows[split]):
+            self.sources[split] = make_source(self.cache, self.rows[split], self.device, self.mode)
         return self.sources.get(split)
 
     def labels(self, split: str, local: np.ndarray, names: tuple[str, ...] = ("verts", "R_t", "tform")

@@ -15,6 +15,23 @@ NO_EDGE = (1.0, 0.0, 2.0)  # L_vert + L_land: the paper's row without the edge-l
 PAPER_LOSS = "1,0.25,2"
 
 
+SPLIT_NAMES = {"val": "selection", "hold": "test"}
+
+
+def scored_split(split: str, data: Any) -> str:
+    """The cache split a training is scored on: 'selection' -> val; 'test' -> the held-out test subjects (hold), or
+    val where the cache has none (a cache made before issue 15: the report says selection and test coincide)."""
+    if split not in ("selection", "test"):
+        raise ValueError(f"split must be 'selection' or 'test', got {split!r}")
+    return "hold" if split == "test" and len(data.rows.get("hold", ())) else "val"
+
+
+def train_config(settings: Mapping[str, Any], val_split: str = "val") -> Any:
+    """`trainers.train.TrainConfig` of a trial's settings (the seam's `split` becomes the cache split scored)."""
+    from trainers.train import TrainConfig
+    return TrainConfig(**{k: v for k, v in settings.items() if k != "split"}, val_split=val_split)
+
+
 class FaceTask:
     """Perspective 3D face reconstruction: the JMLR head (V x 5 outputs), its loss, PnP and the WCPA error."""
 
@@ -33,8 +50,18 @@ class FaceTask:
                      progress: Callable[[str, int], Callable[[int], None]] | None = None) -> Path:
         """The crop cache a search uses: `data` as given, a cache of a WCPA root, or the embedded synthetic set
         of `size['subjects']` x `size['frames_per_subject']` frames, made once under `out/.data`."""
-        from facedata.embedded import prepare_data
-        return prepare_data(data, out, res, seed, size["subjects"], size["frames_per_subject"], progress)
+        from facedata.embedded import LEGACY_SPLITS, prepare_data
+        splits = (size.get("selection_subjects", LEGACY_SPLITS[0]), size.get("test_subjects", LEGACY_SPLITS[1]))
+        return prepare_data(data, out, res, seed, size["subjects"], size["frames_per_subject"], progress, splits)
+
+    def splits(self, path: str) -> dict[str, Any]:
+        """The subjects of each split of the prepared data (train, selection, test; WCPA's unlabelled test list as
+        wcpa_test) and its frame counts."""
+        from facedata.cache import open_cache
+        cache = open_cache(path)
+        names = {"train": "train", "val": "selection", "hold": "test", "test": "wcpa_test"}
+        return {"subjects": {names[k]: v for k, v in cache.subject_splits().items()},
+                "frames": {names[k]: int(v) for k, v in cache.manifest["counts"].items() if k in names and v}}
 
     def open(self, path: str, device: str) -> Any:
         """The cache's train and validation splits prepared on `device`."""
@@ -43,9 +70,10 @@ class FaceTask:
 
     def train(self, settings: Mapping[str, Any], data: Any, out_dir: Path | None, on_epoch: OnEpoch | None) -> dict:
         """Train one JMLR network (`trainers.train.TrainConfig` takes the settings) and return its result."""
-        from trainers.train import TrainConfig, train
-        result = train(TrainConfig(**settings), data, out_dir, on_epoch, resume=True)
-        return {**result.metrics(), "history": result.history}
+        from trainers.train import train
+        split = scored_split(settings.get("split", "selection"), data)
+        result = train(train_config(settings, split), data, out_dir, on_epoch, resume=True)
+        return {**result.metrics(), "history": result.history, "scored_on": SPLIT_NAMES[split]}
 
     def evaluate(self, checkpoints: Sequence[str], data: Any, split: str = "val") -> dict:
         """The WCPA score of one checkpoint or an ensemble (predictions averaged before PnP)."""
@@ -59,8 +87,7 @@ class FaceTask:
         from trainers.augment import prepare_batch
         from trainers.losses import JMLRLoss
         from trainers.model import build_jmlr, split_outputs
-        from trainers.train import TrainConfig
-        config = TrainConfig(**settings)
+        config = train_config(settings)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             model = build_jmlr(config.arch, data.topology.num_verts, config.space)
@@ -73,6 +100,14 @@ class FaceTask:
         def loss(out: Any) -> Any:
             return loss_fn(*split_outputs(out.float(), data.topology.num_verts), verts, points)[0]
         return Probe(model, x, loss)
+
+    def speed(self, settings: Mapping[str, Any], repeats: int | None = None) -> dict[str, float | str]:
+        """The network of `settings` timed alone on their device with synthetic inputs at their batch and res
+        (`trainers.speed.measure_speed`): train_img_s, infer_img_s (batch 256), latency_ms_b1 (median of
+        `repeats` batch-1 forwards; 200 on a GPU, 20 on the CPU by default), latency_ms_b1_iqr, speed_device."""
+        from trainers.speed import SpeedConfig, measure_speed
+        config = train_config(settings)
+        return measure_speed(config, SpeedConfig.of(config, repeats))
 
     def ablation(self, searched: str) -> list[Experiment]:
         """The JMLR paper's Table 1, in its order: flip, the edge loss, ResNet depth, the searched net, ensemble."""

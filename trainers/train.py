@@ -65,6 +65,8 @@ class TrainConfig:
     seed: int = option(0, help="random seed (>= 0)", parse=seed_type)
     eval_every: int = option(1, help="validate every N epochs (and always after the last)")
     val_max: int | None = option(None, help="score at most N validation frames (a seeded subset)")
+    val_split: str = option("val", help="split scored during and after training: val (the selection subjects) or "
+                                        "hold (held-out test subjects)", choices=("val", "hold"))
     val_flip_tta: bool = option(False, help="validate with flip test-time augmentation", flag="flip-tta")
     eval_batch: int = option(256, help="inference batch of validation")
     data_mode: str = option("auto", help="keep splits on the GPU (resident) or stream them from the cache "
@@ -154,7 +156,8 @@ def _sync(device: torch.device) -> None:
 
 
 def _check_resumable(ckpt: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    stored, now = {"space": DEFAULT_SPACE, **ckpt["config"]}, config.to_json()  # older runs: one space
+    # older runs: one space, scored on the selection subjects
+    stored, now = {"space": DEFAULT_SPACE, "val_split": "val", **ckpt["config"]}, config.to_json()
     diff = sorted(k for k in set(stored) | set(now) if k not in RESUME_FREE and stored.get(k) != now.get(k))
     if diff:
         details = ", ".join(f"{k}: {stored.get(k)!r} -> {now.get(k)!r}" for k in diff)
@@ -194,21 +197,10 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
     steps_per_epoch = len(train_local) // batch
     total_steps = steps_per_epoch * config.epochs
     schedule = jmlr_schedule(config.lr, batch, total_steps, config.warmup_steps)
-    val_src = data.source("val") if "val" in data.rows else None
+    val_src = data.source(config.val_split) if config.val_split in data.rows else None
     val_local = subset(len(val_src), limit=config.val_max, seed=config.seed) if val_src is not None else None
 
-    with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
-        torch.manual_seed(config.seed)
-        model = build_jmlr(config.arch, num_verts, config.space)  # on the CPU: the same weights on every device
-    cuda = device.type == "cuda"
-    if cuda:
-        torch.backends.cudnn.benchmark = config.cudnn_benchmark
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    model = model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
-    optimizer = torch.optim.SGD(model.parameters(), lr=schedule(0), momentum=config.momentum,
-                                weight_decay=config.weight_decay, **({"fused": True} if cuda else {}))
-    loss_fn = JMLRLoss(topo.triangles, config.weights).to(device)
+    model, optimizer, loss_fn = build_training(config, num_verts, topo.triangles, device, schedule(0))
     augment = config.augment()
 
     out = Path(out_dir) if out_dir is not None else None
@@ -231,7 +223,7 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
             "val_frames": int(len(val_local)) if val_local is not None else 0,
             "data_mode": {s: ("resident" if src.resident else "stream") for s, src in data.sources.items()}}})
 
-    amp = cuda if config.amp is None else config.amp
+    amp = use_amp(config, device)
     sgd_step = make_step(model, optimizer, loss_fn, num_verts, amp=amp, compile=config.compile)
     for epoch in range(start_epoch, config.epochs):
         model.train()
@@ -284,6 +276,31 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
     return result
 
 
+def build_training(config: TrainConfig, num_verts: int, triangles: np.ndarray, device: torch.device,
+                   lr: float) -> tuple[torch.nn.Module, torch.optim.Optimizer, JMLRLoss]:
+    """The seeded network on `device` (channels_last on CUDA), its SGD optimiser at `lr` and the JMLR loss.
+
+    On CUDA it also sets cuDNN autotuning (`config.cudnn_benchmark`) and TF32, as training runs.
+    """
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
+        torch.manual_seed(config.seed)
+        model = build_jmlr(config.arch, num_verts, config.space)  # on the CPU: the same weights on every device
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = config.cudnn_benchmark
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    model = model.to(device, memory_format=torch.channels_last if cuda else torch.contiguous_format)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay, **({"fused": True} if cuda else {}))
+    return model, optimizer, JMLRLoss(triangles, config.weights).to(device)
+
+
+def use_amp(config: TrainConfig, device: torch.device) -> bool:
+    """Whether training runs under bf16 autocast: `config.amp`, by default on CUDA only."""
+    return device.type == "cuda" if config.amp is None else config.amp
+
+
 def make_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss_fn: JMLRLoss, num_verts: int, *,
               amp: bool, compile: bool = False) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
     """One SGD step on a prepared batch; returns the detached (total, vert, edge, land) losses (4,).
@@ -311,7 +328,7 @@ def _validate(model: torch.nn.Module, config: TrainConfig, data: DeviceData, loc
               amp: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     model.eval()
-    result = score_split([Predictor(model, config.res)], data, "val", local, flip_tta=config.val_flip_tta,
+    result = score_split([Predictor(model, config.res)], data, config.val_split, local, flip_tta=config.val_flip_tta,
                          batch=config.eval_batch, amp=amp, workers=config.pnp_workers, pnp=config.pnp)
     model.train()
     return {**result.score.as_dict(), "val_loss": _held_out_loss(result, config, data, local),
@@ -320,7 +337,7 @@ def _validate(model: torch.nn.Module, config: TrainConfig, data: DeviceData, loc
 
 def _held_out_loss(result: Any, config: TrainConfig, data: DeviceData, local: np.ndarray) -> float:
     """The training loss (eq. 4, the config's weights) of the held-out predictions: a score without PnP."""
-    gt = data.labels("val", local, ("verts", "points2d"))
+    gt = data.labels(config.val_split, local, ("verts", "points2d"))
     cache_res = data.topology.res
     as_target = lambda v, p: (verts_to_target(torch.as_tensor(v, device=data.device).float()),  # noqa: E731
                               pixels_to_unit(rescale_points(torch.as_tensor(p, device=data.device).float(), cache_res,
