@@ -380,15 +380,20 @@ def paired_difference_interval(x: Any, y: Any, relative_to: str | None = None, n
     return _interval(x, y, None if idx is None else (idx, idx), relative_to, level)
 
 
-def verdict(lo: float, hi: float, direction: str = "min") -> str:
-    """'better', 'worse', 'no measurable difference' (the interval contains zero) or 'undecided' (no interval)
-    for an interval of searched minus reference, where direction 'min' means lower is better."""
+def verdict(lo: float, hi: float, direction: str = "min", p: float | None = None, alpha: float = 0.05) -> str:
+    """'better', 'worse', 'no measurable difference' (the interval contains zero) or 'undecided' (no interval, or
+    an interval that excludes zero while the test's `p` is not below `alpha`) for an interval of searched minus
+    reference, where direction 'min' means lower is better. Both must agree before a difference is called a win
+    or a loss: with two seeds a side the percentile bootstrap's interval is the range of the differences, which
+    excludes zero at Welch p = 0.06-0.11."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be 'min' or 'max', got {direction!r}")
     if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
         return "undecided"
     if lo <= 0.0 <= hi:
         return "no measurable difference"
+    if p is not None and not (p < alpha):  # NaN p: no test could be run
+        return "undecided"
     lower = hi < 0.0
     return "better" if lower == (direction == "min") else "worse"
 
@@ -413,5 +418,5 @@ def compare_groups(x: Any, y: Any, direction: str = "min", paired: bool = False,
         row.update(welch(xs, ys), test="welch")
     (mean, sd), (ref_mean, ref_sd) = _spread(xs), _spread(ys)
     row.update(mean=mean, sd=sd, n=int(xs.size), ref_mean=ref_mean, ref_sd=ref_sd, ref_n=int(ys.size),
-               level=level, verdict=verdict(row["lo"], row["hi"], direction))
+               level=level, verdict=verdict(row["lo"], row["hi"], direction, row.get("p")))
     return row

@@ -1,134 +1,67 @@
-"""The report's figures as PNGs (matplotlib, Agg): score against FLOPs with the Pareto front, the EDF of proxy
-scores, proxy against full score, design trends, the three error terms, and the ablation beside the paper."""
+"""The report's figures as PNGs (matplotlib, Agg): score against FLOPs and against measured speed with the Pareto
+front, the EDF of proxy scores, proxy against full score, design trends, the three error terms, and the ablation
+beside the paper. Shared helpers: `reports.plotting`; the stage-2 panels: `reports.final_figures`."""
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy import stats
 
-matplotlib.use("Agg")  # files only: no display, and the same pixels everywhere
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker as ticker  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from scipy import stats  # noqa: E402
+from reports.final_figures import KIND_STYLE, finished_models, flops_caption, score_vs_latency, speed_caption, \
+    stage2_panel
+from reports.plotting import DPI, FigureFile, _annotate, _front, _log_if_wide, _short, pareto_front, plt, save_png
+from reports.tables import TERMS, Run, comparison, per_model, proxy_fidelity, table1
 
-from reports.files import write_file  # noqa: E402
-from reports.tables import TERMS, Run, comparison, proxy_fidelity, table1  # noqa: E402
-
-DPI = 100
+__all__ = ["DPI", "FigureFile", "_annotate", "_log_if_wide", "pareto_front", "plt", "save_png", "make_figures"]
 STATUS_STYLE = {"complete": dict(color="#1f77b4", marker="o", label="complete"),
                 "pruned": dict(color="#9e9e9e", marker="o", label="stopped early (ASHA; last score)", alpha=0.6)}
 TERM_COLOURS = {"v1_v2": "#4c72b0", "v1_v3": "#dd8452", "v1_v4_x10": "#55a868"}
 TERM_NAMES = {"v1_v2": "|V1-V2| (shape and pose)", "v1_v3": "|V1-V3| (pose)", "v1_v4_x10": "10 |V1-V4| (shape)"}
 
 
-@dataclass
-class FigureFile:
-    """One figure written for the report."""
-
-    name: str
-    path: Path
-    title: str
-    caption: str
-
-
-def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Indices of the points no other point beats in both x and y (lower is better), by increasing x."""
-    order = np.lexsort((y, x))
-    front, best = [], np.inf
-    for i in order:
-        if y[i] < best:
-            front.append(i)
-            best = y[i]
-    return np.asarray(front, dtype=int)
-
-
-def _log_if_wide(ax: plt.Axes, values: np.ndarray, axis: str = "y") -> None:
-    values = values[np.isfinite(values) & (values > 0)]
-    if len(values) and values.max() / values.min() > 4:
-        (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
-        target = ax.yaxis if axis == "y" else ax.xaxis
-        target.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-        target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        target.set_minor_formatter(ticker.NullFormatter())
-
-
-def _annotate(ax: plt.Axes, xs: "pd.Series", ys: "pd.Series", labels: "pd.Series") -> None:
-    """Label points beside them, away from the right edge, staggering labels of points close in y."""
-    x, y = np.asarray(xs, float), np.asarray(ys, float)
-    if not len(x):
-        return
-    mid, span = (x.min() + x.max()) / 2, (y.max() - y.min()) or 1.0
-    last, below = -np.inf, False
-    for i in np.argsort(y):
-        below = not below if y[i] - last < 0.04 * span else False
-        right = len(x) > 1 and x[i] > mid
-        ax.annotate(_short(str(list(labels)[i])), (x[i], y[i]), xytext=(-7 if right else 7, -11 if below else 5),
-                    textcoords="offset points", ha="right" if right else "left", fontsize=8)
-        last = y[i]
-
-
-def _short(label: str) -> str:
-    return label if len(label) <= 28 else label[:26] + "..."
-
-
-def _front(ax: plt.Axes, x: np.ndarray, y: np.ndarray) -> None:
-    idx = pareto_front(x, y)
-    if len(idx) > 1:
-        ax.plot(x[idx], y[idx], drawstyle="steps-post", color="#d62728", lw=1.2, zorder=1, label="Pareto front")
-    elif len(idx) == 1:
-        ax.scatter(x[idx], y[idx], s=160, facecolors="none", edgecolors="#d62728", label="Pareto front")
-
-
-def score_vs_flops(run: Run) -> Figure | None:
-    """Left: every trial's proxy score against GFLOPs; right: the full score of the stage-2 models."""
+def _stage1_panel(ax: plt.Axes, run: Run) -> None:
+    """Every trial's proxy score against GFLOPs, the baselines' and controls' proxies, the front, the failures."""
     t, f = run.trials, run.final
-    if t.empty and f.empty:
-        return None
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6), dpi=DPI)
-    base = f[f["kind"] == "baseline"] if not f.empty else f
     points_x, points_y = [], []
     for status, style in STATUS_STYLE.items():
         s = t[(t["status"] == status) & t["proxy_score"].notna()] if not t.empty else t
         if len(s):
-            left.scatter(s["gflops"], s["proxy_score"], s=22, **style)
+            ax.scatter(s["gflops"], s["proxy_score"], s=22, **style)
         if status == "complete" and len(s):
             points_x += list(s["gflops"])
             points_y += list(s["proxy_score"])
-    bp = base[base["proxy_score"].notna()] if len(base) else base
-    if len(bp):
-        left.scatter(bp["gflops"], bp["proxy_score"], marker="*", s=180, color="#2ca02c", edgecolors="black",
-                     zorder=3, label="baseline (its proxy)")
-        _annotate(left, bp["gflops"], bp["proxy_score"], bp["label"])
-        points_x += list(bp["gflops"])
-        points_y += list(bp["proxy_score"])
+    for kind in ("baseline", "control"):
+        k = f[(f["kind"] == kind) & f["proxy_score"].notna()].drop_duplicates("label") if not f.empty else f
+        if len(k):
+            style = {**KIND_STYLE[kind], "label": f"{KIND_STYLE[kind]['label']} (its proxy)"}
+            ax.scatter(k["gflops"], k["proxy_score"], edgecolors="black", zorder=3, **style)
+            if kind == "baseline":
+                _annotate(ax, k["gflops"], k["proxy_score"], k["label"])
+                points_x += list(k["gflops"])
+                points_y += list(k["proxy_score"])
     if points_x:
-        _front(left, np.asarray(points_x, float), np.asarray(points_y, float))
+        _front(ax, np.asarray(points_x, float), np.asarray(points_y, float))
     failed = t[t["status"] == "failed"] if not t.empty else t
     if len(failed):
-        left.scatter(failed["gflops"], np.full(len(failed), 0.97), transform=left.get_xaxis_transform(),
-                     marker="x", color="#d62728", label=f"failed ({len(failed)}, no score)")
-    _log_if_wide(left, t["proxy_score"].to_numpy(float) if not t.empty else np.array([]))
-    left.set(xlabel="GFLOPs (256x256)", ylabel="proxy score (mm, lower is better)", title="stage 1: proxy trainings")
-    left.legend(fontsize=8, loc="upper left")
-    done = f[(f["status"] == "complete") & f["score"].notna()] if not f.empty else f
-    for kind, marker, colour in (("searched", "o", "#1f77b4"), ("baseline", "*", "#2ca02c"), ("ensemble", "D", "#9467bd")):
-        k = done[done["kind"] == kind] if len(done) else done
-        if len(k):
-            right.scatter(k["gflops"], k["score"], marker=marker, s=150 if marker == "*" else 50, color=colour,
-                          edgecolors="black", label=kind, zorder=3)
-    _annotate(right, done["gflops"], done["score"], done["label"])
-    if len(done):
-        _front(right, done["gflops"].to_numpy(float), done["score"].to_numpy(float))
-        right.legend(fontsize=8, loc="best")
-    else:
-        right.text(0.5, 0.5, "no full training finished yet", ha="center", transform=right.transAxes)
-    right.set(xlabel="GFLOPs (256x256)", ylabel="held-out score (mm, lower is better)", title="stage 2: full trainings")
+        ax.scatter(failed["gflops"], np.full(len(failed), 0.97), transform=ax.get_xaxis_transform(),
+                   marker="x", color="#d62728", label=f"failed ({len(failed)}, no score)")
+    _log_if_wide(ax, t["proxy_score"].to_numpy(float) if not t.empty else np.array([]))
+    ax.set(xlabel="GFLOPs (256x256)", ylabel="proxy score (mm, lower is better)", title="stage 1: proxy trainings")
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def score_vs_flops(run: Run) -> Figure | None:
+    """Left: every trial's proxy score against GFLOPs; right: the full score of the stage-2 models (mean over
+    seeds, one sd as bars where there are two or more), controls apart from searched picks and baselines."""
+    if run.trials.empty and run.final.empty:
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.6), dpi=DPI)
+    _stage1_panel(left, run)
+    stage2_panel(right, finished_models(run), "gflops", "GFLOPs (256x256)", "stage 2: full trainings")
     fig.tight_layout()
     return fig
 
@@ -146,7 +79,7 @@ def proxy_edf(run: Run) -> Figure | None:
             ax.step(np.r_[v[0], v], np.r_[0, np.arange(1, len(v) + 1) / len(v)], where="post", ls=style,
                     label=f"{name} (n={len(v)})")
     if not run.final.empty:
-        base = run.final[(run.final["kind"] == "baseline") & run.final["proxy_score"].notna()]
+        base = run.final[(run.final["kind"] == "baseline") & run.final["proxy_score"].notna()].drop_duplicates("label")
         for k, (_, r) in enumerate(base.sort_values("proxy_score").iterrows()):
             ax.axvline(r["proxy_score"], color="#2ca02c", ls=":", lw=1)
             ax.text(r["proxy_score"], 0.55 + 0.12 * k, f" {r['label']}", fontsize=8, color="#2ca02c")
@@ -159,26 +92,23 @@ def proxy_edf(run: Run) -> Figure | None:
 
 
 def proxy_vs_full(run: Run) -> Figure | None:
-    """Proxy score against full score of the stage-2 models, with Kendall tau and Spearman rho."""
-    f = run.final
-    if f.empty:
-        return None
-    both = f[(f["status"] == "complete") & f["proxy_score"].notna() & f["score"].notna()]
+    """Proxy score against full score (mean over seeds) of the stage-2 models, with Kendall tau and Spearman rho."""
+    both = per_model(run).dropna(subset=["proxy_score", "score"])
     if both.empty:
         return None
     fit = proxy_fidelity(run)
     fig, ax = plt.subplots(figsize=(7, 4.8), dpi=DPI)
-    for kind, marker, colour in (("searched", "o", "#1f77b4"), ("baseline", "*", "#2ca02c")):
+    for kind, style in KIND_STYLE.items():
         k = both[both["kind"] == kind]
-        ax.scatter(k["proxy_score"], k["score"], marker=marker, s=150 if marker == "*" else 50, color=colour,
-                   edgecolors="black", label=kind, zorder=3)
+        if len(k):
+            ax.scatter(k["proxy_score"], k["score"], edgecolors="black", zorder=3, **style)
     _annotate(ax, both["proxy_score"], both["score"], both["label"])
     if fit["kendall_tau"] is None:
         title = f"proxy against full score ({fit['models']} models: too few for a rank correlation)"
     else:
         title = (f"Kendall tau = {fit['kendall_tau']:+.2f}, Spearman rho = {fit['spearman_rho']:+.2f} "
                  f"({fit['models']} models)")
-    ax.set(xlabel="proxy score (mm)", ylabel="full score (mm)", title=title)
+    ax.set(xlabel="proxy score (mm)", ylabel="full score (mm, mean over seeds)", title=title)
     ax.margins(0.15)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -254,7 +184,8 @@ def ablation_vs_paper(run: Run) -> Figure | None:
     sd = np.nan_to_num(100 * t["score_sd"].to_numpy(float) / ref)
     fig, ax = plt.subplots(figsize=(9, 4.2), dpi=DPI)
     y = np.arange(len(t))
-    ax.barh(y + 0.2, t["delta_pct"], height=0.4, color="#4c72b0", label="this run (bars: one sd)",
+    label = "this run" + (" (bars: one sd)" if sd.any() else "")
+    ax.barh(y + 0.2, t["delta_pct"], height=0.4, color="#4c72b0", label=label,
             xerr=sd if sd.any() else None, error_kw={"capsize": 3, "lw": 1})
     ax.barh(y - 0.2, t["paper_delta_pct"], height=0.4, color="#c44e52", label="paper (Table 1)")
     for yi, v, e in zip(y, t["delta_pct"], sd[::1]):
@@ -269,35 +200,38 @@ def ablation_vs_paper(run: Run) -> Figure | None:
     return fig
 
 
-FIGURES: dict[str, tuple[Callable[[Run], Figure | None], str, str]] = {
-    "score_vs_flops": (score_vs_flops, "Score against FLOPs",
-                       "Left: each sampled architecture's proxy score (stage 1) against its FLOPs, the baselines' "
-                       "proxy scores as stars, and the Pareto front of the complete ones. Right: the held-out score "
-                       "of each fully trained model."),
+def _terms_caption(run: Run) -> str:
+    seeds = comparison(run)["seeds"]
+    bars = "bars: one sd" if len(seeds) and seeds.max() >= 2 else "one seed each, so no error bars"
+    return f"The three terms of the WCPA score of each final model (mean over seeds; {bars})."
+
+
+def _ablation_caption(run: Run) -> str:
+    seeds = comparison(run)["seeds"]
+    bars = " Bars: one sd over seeds." if len(seeds) and seeds.max() >= 2 else " One seed each: no error bars."
+    return ("Each experiment's score change against ResNet34 with flip and the full loss, in percent of that score: "
+            "this run beside the paper's Table 1." + bars)
+
+
+Caption = Callable[[Run], str]
+FIGURES: dict[str, tuple[Callable[[Run], Figure | None], str, Caption]] = {
+    "score_vs_flops": (score_vs_flops, "Score against FLOPs", flops_caption),
+    "score_vs_latency": (score_vs_latency, "Score against measured speed", speed_caption),
     "proxy_edf": (proxy_edf, "Distribution of proxy scores",
-                  "Empirical distribution function of the proxy scores (RegNet-style): the fraction of sampled "
-                  "architectures scoring below each value; dotted lines: the baselines' proxy scores."),
+                  lambda run: "Empirical distribution function of the proxy scores (RegNet-style): the fraction of "
+                              "sampled architectures scoring below each value; dotted lines: the baselines' proxy "
+                              "scores."),
     "proxy_vs_full": (proxy_vs_full, "Proxy against full score",
-                      "Each stage-2 model's proxy score against its full-training score: how far the proxy ranking "
-                      "can be trusted."),
+                      lambda run: "Each stage-2 model's proxy score against its full-training score (mean over "
+                                  "seeds): how far the proxy ranking can be trusted."),
     "design_trends": (design_trends, "Design trends",
-                      "Proxy score against each stage's depth and width; filled: trials that ran all proxy epochs."),
-    "error_terms": (error_terms, "Error terms",
-                    "The three terms of the WCPA score of each final model (mean over seeds; bars: one sd)."),
-    "ablation_vs_paper": (ablation_vs_paper, "Ablation beside the paper",
-                          "Each experiment's score change against ResNet34 with flip and the full loss, in percent "
-                          "of that score: this run beside the paper's Table 1."),
+                      lambda run: "Proxy score against each stage's depth and width; filled: trials that ran all "
+                                  "proxy epochs."),
+    "error_terms": (error_terms, "Error terms", _terms_caption),
+    "ablation_vs_paper": (ablation_vs_paper, "Ablation beside the paper", _ablation_caption),
 }
-SEARCH_FIGURES = ("score_vs_flops", "proxy_edf", "proxy_vs_full", "design_trends", "error_terms")
+SEARCH_FIGURES = ("score_vs_flops", "score_vs_latency", "proxy_edf", "proxy_vs_full", "design_trends", "error_terms")
 ABLATION_FIGURES = ("error_terms", "ablation_vs_paper")
-
-
-def save_png(fig: Figure, path: Path) -> Path:
-    """Write a figure as PNG atomically, and close it."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI)
-    plt.close(fig)
-    return write_file(path, buf.getvalue())
 
 
 def make_figures(run: Run, out: Path) -> list[FigureFile]:
@@ -307,5 +241,5 @@ def make_figures(run: Run, out: Path) -> list[FigureFile]:
         draw, title, caption = FIGURES[name]
         fig = draw(run)
         if fig is not None:
-            written.append(FigureFile(name, save_png(fig, out / f"{name}.png"), title, caption))
+            written.append(FigureFile(name, save_png(fig, out / f"{name}.png"), title, caption(run)))
     return written

@@ -1,37 +1,23 @@
-"""The "what this run shows" paragraphs, written from the numbers and never beyond them: a searched net
-that does not beat ResNet-34d is said not to, weak proxies are called weak, partial runs are called partial."""
+"""The "what this run shows" paragraphs, written from the numbers and never beyond them: a difference is called
+better or worse only where its 95 % interval over seeds excludes zero (`reports.wording`), a toy run claims
+nothing, weak proxies are called weak, partial runs are called partial. The stage-2 sentences (against the
+reference, against random controls, measured speed) are in `reports.verdicts`."""
 from __future__ import annotations
 
 import pandas as pd
 
 from reports.paper import TABLE1
-from reports.tables import REFERENCE, Run, comparison, failures, proxy_fidelity, reference, run_status
+from reports.run import is_toy
+from reports.tables import REFERENCE, Run, comparison, failures, per_model, proxy_fidelity, reference, run_status
+from reports.verdicts import ablation_stats, and_ as _and, controls_text, in_short_search, mm as _mm, seed_caveat, \
+    speed_text, stage2_text as _stage2_text
+from reports.wording import ablation_phrase, compare_sentence, difference_phrase
 
-
-def _mm(x: float) -> str:
-    return f"{x:.2f} mm"
-
-
-def _diff(score: float, ref: float) -> str:
-    """`15.12 mm (7.4%) lower` / `higher`."""
-    d = score - ref
-    word = "lower" if d < 0 else "higher"
-    return f"{abs(d):.2f} mm ({100 * abs(d) / ref:.1f}%) {word}"
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+__all__ = ["is_toy", "toy_banner", "narrative", "status_text", "in_short", "stage2_text", "ablation_text"]
 
 
 def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
-
-
-def _flops_relation(a: float, b: float) -> str:
-    r = a / b
-    if abs(r - 1) < 0.05:
-        return f"at about the same FLOPs ({a:.2f} vs {b:.2f} G)"
-    return f"at {r:.2f}x its FLOPs ({a:.2f} vs {b:.2f} G)"
 
 
 def status_text(run: Run) -> str:
@@ -51,13 +37,6 @@ def status_text(run: Run) -> str:
 
 def _stop(interruption: dict) -> str:
     return f"in {interruption.get('stage', '?')} at {interruption.get('at', '?')}"
-
-
-def is_toy(run: Run) -> bool:
-    """A smoke-preset or otherwise toy-sized run: its scores say nothing about the architectures."""
-    c = run.config
-    epochs = c.get("final_epochs") or c.get("full_epochs") or c.get("epochs") or 40
-    return c.get("preset") == "smoke" or int(epochs) < 5 or int(c.get("final_res") or c.get("res") or 256) < 128
 
 
 def toy_banner(run: Run) -> str:
@@ -99,6 +78,7 @@ def stage1_text(run: Run) -> str:
     text += f" The best proxy score was {_mm(best['proxy_score'])} ({best['arch']}, {best['gflops']:.2f} GFLOPs)."
     base = run.final[(run.final["kind"] == "baseline") & run.final["proxy_score"].notna()] if not run.final.empty \
         else run.final
+    base = base.drop_duplicates("label")  # one row per model, whatever its seeds
     if len(base):
         beaten = [f"{r['label']} ({_mm(r['proxy_score'])})" for _, r in base.iterrows()
                   if r["proxy_score"] < best["proxy_score"]]
@@ -108,58 +88,9 @@ def stage1_text(run: Run) -> str:
     return text
 
 
-def _seed_caveat(table: pd.DataFrame) -> str:
-    if table["seeds"].max() <= 1:
-        return (" Each model was trained once, so this run does not measure seed-to-seed variation; "
-                "differences of a few percent may not hold for other seeds.")
-    return ""
-
-
-def _compare(row: pd.Series, ref: pd.Series) -> str:
-    """`15.12 mm (7.4%) lower than resnet34d (204.05 mm), at about the same FLOPs (...)`, noting seed noise."""
-    text = (f"{_diff(row['score'], ref['score'])} than {ref['network']} ({_mm(ref['score'])}), "
-            f"{_flops_relation(row['gflops'], ref['gflops'])}")
-    sds = [s for s in (row.get("score_sd"), ref.get("score_sd")) if s is not None and pd.notna(s)]
-    if sds and abs(row["score"] - ref["score"]) <= max(sds):
-        text += f" (within one standard deviation over seeds, {max(sds):.2f} mm: not a clear difference)"
-    return text
-
-
 def stage2_text(run: Run) -> str:
-    """The best fully trained searched net against each baseline, plainly when it loses to ResNet-34d."""
-    table, ref_name = comparison(run), reference(run)
-    done = table[table["score"].notna()]
-    if done.empty:
-        return "No full training has finished yet, so there is no comparison with the baselines."
-    searched = done[done["kind"] == "searched"]
-    baselines = done[done["kind"] == "baseline"]
-    if searched.empty:
-        return "No searched architecture has finished its full training yet."
-    best = searched.iloc[0]
-    ref = baselines[baselines["network"] == ref_name]
-    if is_toy(run):
-        scores = "; ".join(f"{r['network']} {_mm(r['score'])}" for _, r in done.iterrows())
-        return f"Full scores of this toy run (not a comparison): {scores}."
-    if ref.empty:
-        text = (f"The best searched architecture, {best['network']}, scores {_mm(best['score'])}; {ref_name} has no "
-                "full score in this run, so the comparison at equal FLOPs is missing.")
-    else:
-        ref = ref.iloc[0]
-        wins = int((searched["score"] < ref["score"]).sum())
-        if wins:
-            text = f"The best searched architecture, {best['network']}, scores {_mm(best['score'])}, {_compare(best, ref)}."
-            if len(searched) > 1:
-                median = float(searched["score"].median())
-                text += (f" It is the best of {len(searched)} picked on this same held-out score, so its margin is "
-                         f"optimistic: {wins} of {len(searched)} fully trained searched architectures beat "
-                         f"{ref_name}, and their median score is {_diff(median, ref['score'])}.")
-        else:
-            text = (f"The searched architectures do not beat {ref_name}: the best, {best['network']}, scores "
-                    f"{_mm(best['score'])}, {_compare(best, ref)}.")
-    others = [_compare(best, b) for _, b in baselines.iterrows() if b["network"] != ref_name]
-    if others:
-        text += " Against the other baselines it is " + "; ".join(others) + "."
-    return text + _seed_caveat(done)
+    """The best fully trained searched net against each baseline, worded by its interval over seeds."""
+    return _stage2_text(run, is_toy(run))
 
 
 FIDELITY = {
@@ -185,29 +116,25 @@ def _fidelity(tau: float) -> str:
     return "good"
 
 
-def in_short(run: Run) -> str:
-    """One bold line: the searched net against resnet34d, and how far the proxy can be trusted."""
-    table, ref_name = comparison(run).set_index("network"), reference(run)
+def _ablation_short(run: Run) -> list[str]:
+    """The ablation's headline clauses: the searched net and the ensemble against ResNet34, beside the paper."""
+    table = comparison(run).set_index("network")
     parts = []
+    for key, name in (("searched", "the searched net"), ("ensemble", "the ensemble")):
+        if key in table.index and pd.notna(table.loc[key, "score"]):
+            paper = TABLE1[key].score / TABLE1[REFERENCE].score * 100 - 100
+            phrase = difference_phrase(ablation_stats(run, key, REFERENCE), toy=is_toy(run))
+            parts.append(f"{name} against ResNet34: {phrase} (paper: {paper:+.2f}%)")
+    return parts
+
+
+def in_short(run: Run) -> str:
+    """One bold line: the searched net against the reference (interval-worded), its measured speed, whether the
+    search beat random controls, and how far the proxy can be trusted."""
+    table, ref_name = comparison(run).set_index("network"), reference(run)
+    parts: list[str] = []
     if ref_name in table.index and pd.notna(table.loc[ref_name, "score"]):
-        done = table[table["score"].notna()]
-        if run.kind == "ablation":
-            for key, name in (("searched", "the searched net"), ("ensemble", "the ensemble")):
-                if key in done.index:
-                    pct, paper = done.loc[key, "delta_pct"], TABLE1[key].score / TABLE1[REFERENCE].score * 100 - 100
-                    parts.append(f"{name} scores {pct:+.2f}% against ResNet34 (paper: {paper:+.2f}%)")
-        else:
-            searched = done[done["kind"] == "searched"]
-            if len(searched):
-                best, ref = searched.iloc[0], done.loc[ref_name]
-                how = (f"{abs(best['delta_pct']):.1f}% {'lower' if best['delta_pct'] < 0 else 'higher'} score, "
-                       f"{_mm(best['score'])} vs {_mm(ref['score'])} at {best['gflops']:.2f} vs {ref['gflops']:.2f} "
-                       f"GFLOPs and {best['params_m']:.1f} vs {ref['params_m']:.1f} M parameters")
-                if is_toy(run):
-                    parts.append(f"the best searched net against {ref_name}: {how} (a toy run: not a comparison)")
-                else:
-                    parts.append(f"the best searched net beats {ref_name} ({how})" if best["score"] < ref["score"]
-                                 else f"no searched net beats {ref_name} (the best: {how})")
+        parts = _ablation_short(run) if run.kind == "ablation" else in_short_search(run, is_toy(run))
     fit = proxy_fidelity(run) if run.kind == "search" else {"kendall_tau": None}
     if fit["kendall_tau"] is not None:
         parts.append(f"the proxy's ranking {SHORT[_fidelity(fit['kendall_tau'])]} "
@@ -226,11 +153,16 @@ def proxy_text(run: Run) -> str:
     if n <= 6:
         text += (f" With {n} models one swapped pair moves tau by {4 / (n * (n - 1)):.2f}, so these values are "
                  "very uncertain.")
-    f = run.final[(run.final["status"] == "complete") & run.final["proxy_score"].notna() & run.final["score"].notna()]
+    f = per_model(run).dropna(subset=["proxy_score", "score"])
     top = f.loc[f["proxy_score"].idxmin()]
     rank = int((f["score"] < top["score"]).sum()) + 1
     text += f" The proxy's favourite among them, {top['label']}, finished {_ordinal(rank)} of {len(f)} after full training."
-    text += " Stage 2 trains only the proxy's top architectures, so this measures the top of the ranking."
+    controls = int((f["kind"] == "control").sum())
+    if controls:
+        text += (f" Stage 2 trains the proxy's top architectures beside {controls} random control(s) from the window "
+                 "and the baselines, so this reaches beyond the top of the ranking.")
+    else:
+        text += " Stage 2 trains only the proxy's top architectures, so this measures the top of the ranking."
     return text + _proxy_choice(run)
 
 
@@ -251,33 +183,29 @@ def _proxy_choice(run: Run) -> str:
     return text + f"{get_proxy(better).label} ranked them better on this run (`--proxy-score {better}`)."
 
 
+def _ablation_line(run: Run, key: str, toy: bool) -> str:
+    """`- Flip, ResNet18, L: +0.64 mm: 1.9 % higher (95 % interval ...), Welch p = 0.01: the paper's direction;
+    paper +0.64 (+1.87%)`: the paper's direction only where the interval excludes zero."""
+    paper, ref = TABLE1[key], TABLE1[REFERENCE]
+    stats = ablation_stats(run, key, REFERENCE)
+    pd_ = paper.score - ref.score
+    return (f"- {paper.aug}, {paper.network}, {paper.loss}: {stats['diff']:+.2f} mm, "
+            f"{ablation_phrase(stats, pd_, toy=toy)}; paper {pd_:+.2f} ({100 * pd_ / ref.score:+.2f}%)")
+
+
 def ablation_text(run: Run) -> str:
-    """Each Table 1 experiment's change against ResNet34 with flip, beside the paper's change."""
-    table = comparison(run).set_index("network")
+    """Each Table 1 experiment's change against ResNet34 with flip, with its interval, beside the paper's change."""
+    table, toy = comparison(run).set_index("network"), is_toy(run)
     if REFERENCE not in table.index or pd.isna(table.loc[REFERENCE, "score"]):
         return f"The reference experiment ({REFERENCE}, flip, full loss) has no score yet: nothing to compare."
-    ref = table.loc[REFERENCE]
-    parts = []
-    for key, paper in TABLE1.items():
-        if key == REFERENCE or key not in table.index or pd.isna(table.loc[key, "score"]):
-            continue
-        row = table.loc[key]
-        d, pd_ = row["score"] - ref["score"], paper.score - TABLE1[REFERENCE].score
-        sds = [s for s in (row["score_sd"], ref["score_sd"]) if pd.notna(s)]
-        if sds and abs(d) <= max(sds):
-            agree = f"within one sd ({max(sds):.2f} mm): no clear difference"
-        else:
-            agree = "the paper's direction" if (d < 0) == (pd_ < 0) else "opposite to the paper"
-        parts.append(f"- {paper.aug}, {paper.network}, {paper.loss}: {d:+.2f} mm ({100 * d / ref['score']:+.2f}%), "
-                     f"{agree}; paper {pd_:+.2f} ({100 * pd_ / TABLE1[REFERENCE].score:+.2f}%)")
-    searched = table.loc["searched"] if "searched" in table.index else None
+    parts = [_ablation_line(run, key, toy) for key in TABLE1
+             if key != REFERENCE and key in table.index and pd.notna(table.loc[key, "score"])]
     verdict = ""
-    if searched is not None and pd.notna(searched["score"]):
-        verdict = (" The searched net beats ResNet34 here." if searched["score"] < ref["score"]
-                   else " The searched net does not beat ResNet34 here.")
-    return (f"Each experiment against ResNet34 with flip and the full loss ({_mm(ref['score'])}):\n" + "\n".join(parts)
-            + "\n\n" + verdict.strip() + " Absolute scores depend on the data (the paper's are on real WCPA subjects), "
-            "so compare the changes." + _seed_caveat(comparison(run)))
+    if "searched" in table.index and pd.notna(table.loc["searched", "score"]):
+        verdict = compare_sentence("The searched net", "ResNet34", ablation_stats(run, "searched", REFERENCE), toy=toy)
+    return (f"Each experiment against ResNet34 with flip and the full loss ({_mm(table.loc[REFERENCE, 'score'])}):\n"
+            + "\n".join(parts) + "\n\n" + verdict + " Absolute scores depend on the data (the paper's are on real "
+            "WCPA subjects), so compare the changes." + seed_caveat(comparison(run)))
 
 
 def narrative(run: Run) -> list[str]:
@@ -285,7 +213,9 @@ def narrative(run: Run) -> list[str]:
     head = [p for p in (toy_banner(run) if is_toy(run) else "", status_text(run), in_short(run)) if p]
     if run.kind == "ablation":
         return [*head, ablation_text(run), failure_text(run)]
-    paragraphs = [*head, stage1_text(run), stage2_text(run)]
+    toy = is_toy(run)
+    paragraphs = [*head, stage1_text(run), stage2_text(run), controls_text(run, toy), speed_text(run, toy)]
+    paragraphs = [p for p in paragraphs if p]
     if not run.final.empty:
         paragraphs.append(proxy_text(run))
     paragraphs.append(failure_text(run))

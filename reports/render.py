@@ -18,6 +18,7 @@ from reports.fidelity_narrative import fidelity_narrative
 from reports.figures import FigureFile, make_figures
 from reports.files import write_file
 from reports.narrative import is_toy, narrative, toy_banner
+from reports.provenance import provenance
 from reports.paper import LEADERBOARD_JMLR
 from reports.tables import Run, comparison, failures, reference, run_status, table1, trials_table
 
@@ -46,6 +47,7 @@ class Report:
     tables: list[Table] = field(default_factory=list)
     figures: list[FigureFile] = field(default_factory=list)
     csv: list[Path] = field(default_factory=list)
+    provenance: list[str] = field(default_factory=list)  # the first lines: data, subjects, seeds, device
 
 
 def _num(v: Any, digits: int = 2) -> str:
@@ -65,38 +67,103 @@ def _display(frame: pd.DataFrame, columns: dict[str, Cell]) -> tuple[list[str], 
     return list(columns), [[cell(r) for cell in columns.values()] for _, r in frame.iterrows()]
 
 
+def _pct_interval(r: pd.Series) -> str:
+    lo, hi = r.get("pct_lo"), r.get("pct_hi")
+    return "-" if lo is None or hi is None or pd.isna(lo) or pd.isna(hi) else f"{lo:+.1f} to {hi:+.1f}%"
+
+
+def _p(r: pd.Series) -> str:
+    p = r.get("p")
+    if p is None or pd.isna(p):
+        return "-"
+    return f"{p:.2g} ({'paired t' if r.get('test') == 'paired t' else 'Welch'})"
+
+
+def _verdict(r: pd.Series, toy: bool) -> str:
+    v = r.get("verdict")
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v == "":
+        return "-"
+    return "- (toy run)" if toy and v != "reference" else str(v)
+
+
+def _scored(run: Run) -> str:
+    on = {str(v) for v in comparison(run)["scored_on"] if str(v) not in ("", "nan")}
+    if on == {"test"}:
+        return "on the held-out test subjects, which nothing was picked on"
+    return "on held-out subjects (the picks were made on the same ones: no separate test split)"
+
+
 def comparison_table(run: Run) -> Table:
-    """The final comparison in the leaderboard's form: score and its three terms, difference to the reference
-    baseline (ResNet-34d where the run trained it)."""
+    """The final comparison in the leaderboard's form: score and its three terms (mean ± sd over seeds), the
+    difference to the reference baseline (ResNet-34d where the run trained it) with its 95 % interval, p and
+    verdict."""
+    ref, toy = reference(run), is_toy(run)
     cols: dict[str, Cell] = {
-        "network": lambda r: str(r["network"]), "GFLOPs": lambda r: _num(r["gflops"]),
+        "network": lambda r: str(r["network"]), "kind": lambda r: str(r["kind"]), "GFLOPs": lambda r: _num(r["gflops"]),
         "params (M)": lambda r: _num(r["params_m"]), "proxy": lambda r: _num(r["proxy_score"]),
         "score (mm)": lambda r: _mean_sd(r, "score"), "|V1-V2|": lambda r: _mean_sd(r, "v1_v2"),
         "|V1-V3|": lambda r: _mean_sd(r, "v1_v3"), "10 |V1-V4|": lambda r: _mean_sd(r, "v1_v4_x10"),
-        f"vs {reference(run)}": lambda r: _delta(r["delta_vs_reference"], r["delta_pct"]),
+        f"vs {ref}": lambda r: _delta(r["delta_vs_reference"], r["delta_pct"]), "95% interval": _pct_interval,
+        "p": _p, "verdict": lambda r: _verdict(r, toy),
         "seeds": lambda r: str(int(r["seeds"])), "status": lambda r: str(r["status"])}
     if run.kind == "ablation":
         cols.pop("proxy")
     headers, rows = _display(comparison(run), cols)
-    note = ("Held-out WCPA score in mm (lower is better) = |V1-V2| + |V1-V3| + 10 |V1-V4|; mean ± sd over seeds "
-            "where there are several. proxy: the short training of stage 1 that ranked the architectures.")
+    note = (f"Held-out WCPA score in mm (lower is better) = |V1-V2| + |V1-V3| + 10 |V1-V4|, {_scored(run)}; mean ± sd "
+            f"over seeds where there are several. vs {ref}: the difference of the means; 95% interval: its bootstrap "
+            f"interval in percent of {ref}'s score; p: Welch's t-test, or the paired t-test where both were trained "
+            "under the same seeds; verdict: better or worse only where the interval excludes zero (no interval with "
+            "one seed: undecided). proxy: the short training of stage 1 that ranked the architectures; kind control: "
+            "an architecture drawn at random from the same window.")
     return Table("Final comparison", headers, rows, note)
 
 
+def _ratio(v: Any) -> str:
+    return _num(v) if v is not None and pd.notna(v) else "-"
+
+
+def _latency(r: pd.Series) -> str:
+    iqr = r.get("latency_ms_b1_iqr")
+    return _num(r["latency_ms_b1"]) + (f" (IQR {iqr:.2f})" if iqr is not None and pd.notna(iqr) else "")
+
+
+def speed_table(run: Run) -> Table | None:
+    """Each model's measured speed (alone on the GPU) beside its FLOPs, and the ratios to the reference's; None
+    for a run that measured none."""
+    table = comparison(run)
+    if "infer_img_s" not in table or not table["infer_img_s"].notna().any():
+        return None
+    ref = reference(run)
+    headers, rows = _display(table, {
+        "network": lambda r: str(r["network"]), "kind": lambda r: str(r["kind"]), "GFLOPs": lambda r: _num(r["gflops"]),
+        "train img/s": lambda r: _num(r["train_img_s"], 0), f"train x {ref}": lambda r: _ratio(r["train_x"]),
+        "infer img/s (b256)": lambda r: _num(r["infer_img_s"], 0), f"infer x {ref}": lambda r: _ratio(r["infer_x"]),
+        "latency b1 (ms)": _latency, f"latency x {ref}": lambda r: _ratio(r["latency_x"]),
+        "device": lambda r: str(r["speed_device"] or "-")})
+    note = (f"Measured with each model alone on the GPU: training images/s, inference images/s at batch 256 and the "
+            f"batch-1 latency (median of repeats, with its interquartile range). x {ref}: ratio to {ref}'s (img/s: "
+            "above 1 is faster; latency: below 1 is faster). One measurement per model, not per seed.")
+    return Table("Measured speed", headers, rows, note)
+
+
 def table1_table(run: Run) -> Table:
-    """Table 1 of the paper, this run's numbers beside the paper's."""
+    """Table 1 of the paper, this run's numbers (with each change's 95 % interval and p) beside the paper's, and
+    whether the change goes the paper's way (only where its interval excludes zero)."""
     headers, rows = _display(table1(run), {
         "Aug": lambda r: r["aug"], "Network": lambda r: r["network"], "Loss": lambda r: r["loss"],
         "GFLOPs": lambda r: _num(r["gflops"]), "paper GFLOPs": lambda r: _num(r["paper_gflops"]),
         "score (mm)": lambda r: _mean_sd(r, "score"),
-        "vs ResNet34": lambda r: _delta(r["delta_vs_reference"], r["delta_pct"]),
+        "vs ResNet34": lambda r: _delta(r["delta_vs_reference"], r["delta_pct"]), "95% interval": _pct_interval,
+        "p": _p, "seeds": lambda r: "-" if pd.isna(r["seeds"]) else str(int(r["seeds"])),
         "paper score": lambda r: _num(r["paper_score"]),
         "paper vs ResNet34": lambda r: _delta(r["paper_delta"], r["paper_delta_pct"]),
-        "seeds": lambda r: "-" if pd.isna(r["seeds"]) else str(int(r["seeds"]))})
+        "direction": lambda r: str(r["direction"] or "-")})
     lb = LEADERBOARD_JMLR
     note = ("The paper's scores are on 40 held-out WCPA training subjects, ours on this run's held-out subjects: compare "
             f"the changes, not the absolute values. For scale, the paper's final entry scored {lb['score']:.2f} = "
-            f"{lb['v1_v2']:.2f} + {lb['v1_v3']:.2f} + {lb['v1_v4_x10']:.2f} on the challenge test set (Table 2).")
+            f"{lb['v1_v2']:.2f} + {lb['v1_v3']:.2f} + {lb['v1_v4_x10']:.2f} on the challenge test set (Table 2). "
+            "95% interval: the bootstrap interval of the change over seeds; direction: the paper's or opposite only "
+            "where that interval excludes zero.")
     return Table("Table 1: this run beside the paper", headers, rows, note)
 
 
@@ -192,7 +259,8 @@ def build_fidelity(run: Run, out: Path) -> Report:
     return Report(title=f"Report: proxy fidelity (nas-fidelity) `{run.name}`", subtitle=_settings(run),
                   partial=run_status(run).partial,
                   paragraphs=[toy_banner(run)] * is_toy(run) + fidelity_narrative(run), tables=[fidelity_display(run)],
-                  figures=make_fidelity_figures(run, out / "figures"), csv=write_csv_tables(run, out / "tables"))
+                  figures=make_fidelity_figures(run, out / "figures"), csv=write_csv_tables(run, out / "tables"),
+                  provenance=provenance(run))
 
 
 def build(run: Run, out: Path) -> Report:
@@ -201,10 +269,11 @@ def build(run: Run, out: Path) -> Report:
         return build_fidelity(run, out)
     what = "ablation (nas-ablate)" if run.kind == "ablation" else "search (nas-search)"
     tables = [table1_table(run)] if run.kind == "ablation" else []
-    tables += [comparison_table(run), top_trials_table(run), failures_table(run)]
+    tables += [comparison_table(run), speed_table(run), top_trials_table(run), failures_table(run)]
     return Report(title=f"Report: {what} `{run.name}`", subtitle=_settings(run), partial=run_status(run).partial,
                   paragraphs=narrative(run), tables=[t for t in tables if t is not None],
-                  figures=make_figures(run, out / "figures"), csv=write_csv_tables(run, out / "tables"))
+                  figures=make_figures(run, out / "figures"), csv=write_csv_tables(run, out / "tables"),
+                  provenance=provenance(run))
 
 
 NUMBER = re.compile(r"^([-+]?\d+(\.\d+)?(\s.*)?|-)$")
@@ -226,7 +295,8 @@ def _md_table(t: Table) -> str:
 
 def to_markdown(r: Report, out: Path) -> str:
     """report.md: figures linked relative to `out`."""
-    parts = [f"# {r.title}", f"_{r.subtitle}_" if r.subtitle else "", "## What this run shows", *r.paragraphs]
+    lines = "\n".join(f"- {line}" for line in r.provenance)
+    parts = [f"# {r.title}", lines, f"_{r.subtitle}_" if r.subtitle else "", "## What this run shows", *r.paragraphs]
     for t in r.tables:
         parts += [f"## {t.title}", _md_table(t)]
     parts.append("## Figures")
@@ -272,7 +342,7 @@ th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;white-space:nowrap}t
 .num{text-align:right}tbody tr:nth-child(even){background:#fafafa}
 .note{color:#555;font-size:13px}.partial{background:#fff3cd;border:1px solid #e0c36a;padding:.5em .8em}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:13px}
-code{background:#f4f4f4;padding:0 3px}"""
+code{background:#f4f4f4;padding:0 3px}.provenance{margin:.4em 0 .8em;padding-left:1.2em}"""
 
 
 def to_html(r: Report) -> str:
@@ -282,7 +352,9 @@ def to_html(r: Report) -> str:
         data = base64.b64encode(f.path.read_bytes()).decode("ascii")
         figs.append(f'<figure><h3>{html.escape(f.title)}</h3><img alt="{html.escape(f.title)}" '
                     f'src="data:image/png;base64,{data}"><figcaption>{_inline(f.caption)}</figcaption></figure>')
-    body = [f"<h1>{_inline(r.title)}</h1>", f'<p class="sub">{_inline(r.subtitle)}</p>', "<h2>What this run shows</h2>",
+    lines = "".join(f"<li>{_inline(line)}</li>" for line in r.provenance)
+    body = [f"<h1>{_inline(r.title)}</h1>", f'<ul class="provenance">{lines}</ul>' if lines else "",
+            f'<p class="sub">{_inline(r.subtitle)}</p>', "<h2>What this run shows</h2>",
             *(_html_paragraph(p) for p in r.paragraphs), *(_html_table(t) for t in r.tables), "<h2>Figures</h2>", *figs]
     title = html.escape(r.title.replace("`", ""))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'

@@ -49,3 +49,10 @@ def state_text(value: Any) -> str:
     if value == "running":
         return "unfinished (running when last written: still going, or stopped)"
     return str(value)
+
+
+def is_toy(run: Run) -> bool:
+    """A smoke-preset or otherwise toy-sized run: its scores say nothing about the architectures."""
+    c = run.config
+    epochs = c.get("final_epochs") or c.get("full_epochs") or c.get("epochs") or 40
+    return c.get("preset") == "smoke" or int(epochs) < 5 or int(c.get("final_res") or c.get("res") or 256) < 128

@@ -18,7 +18,9 @@ from nas.runs import ABLATE_COMMAND, RunDir, final_columns, rank_correlation, re
 from nas.schema import Schema, Status, run_schema
 from reports.fidelity_tables import FIDELITY_COMMAND, fidelity_status, load_fidelity
 from reports.paper import TABLE1, TABLE1_REFERENCE
-from reports.run import ReportError, Run, RunStatus, state_text
+from reports.run import ReportError, Run, RunStatus, is_toy, state_text
+from reports.versus import RATIOS, REFERENCE_VERDICT, SPEED, add_ratios, completed, scored_on, speed_columns, \
+    stat_columns
 from search_spaces import DEFAULT_SPACE, SearchSpaceError, create_space, parse_budget
 
 REFERENCE = "resnet34d"
@@ -137,40 +139,79 @@ def reference(run: Run) -> str:
     return str(base.loc[(base["gflops"] - budget).abs().idxmin(), "label"])
 
 
+STATS = ("delta_lo", "delta_hi", "pct_lo", "pct_hi", "p", "test", "verdict")
+SPEED_COLUMNS = (*SPEED, "speed_device", *RATIOS)
+COMPARISON = ["network", "arch", "kind", "gflops", "params_m", "proxy_score", "score", "score_sd",
+              *[c for t in TERMS for c in (t, f"{t}_sd")], "seeds", "status", "scored_on", "delta_vs_reference",
+              "delta_pct", *STATS, *SPEED_COLUMNS]
+
+
+def _model_row(name: Any, g: pd.DataFrame, ref: pd.DataFrame, is_reference: bool) -> dict[str, Any]:
+    """One model's (or experiment's) row: means and sds over its finished seeds, its statistics against the
+    reference, its measured speed."""
+    done = completed(g)
+    row: dict[str, Any] = {"network": name, "arch": g["arch"].iloc[0], "kind": g["kind"].iloc[0],
+                           "gflops": g["gflops"].iloc[0], "params_m": g["params_m"].iloc[0],
+                           "proxy_score": g["proxy_score"].mean() if "proxy_score" in g else np.nan}
+    for col in ("score", *TERMS):
+        row[col] = done[col].mean() if len(done) else np.nan
+        row[f"{col}_sd"] = done[col].std(ddof=1) if len(done) > 1 else np.nan
+    row["seeds"] = len(done)
+    statuses = sorted(set(g["status"]))
+    row["status"] = "complete" if statuses == ["complete"] else ", ".join(
+        f"{(g['status'] == s).sum()} {s}" for s in statuses)
+    row["scored_on"] = scored_on(g)
+    return {**row, **stat_columns(g, ref, is_reference), **speed_columns(g)}
+
+
 def comparison(run: Run) -> pd.DataFrame:
-    """The final comparison: one row per model (or experiment), mean and sd over seeds, difference to resnet34d."""
-    cols = ["network", "arch", "kind", "gflops", "params_m", "proxy_score", "score", "score_sd",
-            *[c for t in TERMS for c in (t, f"{t}_sd")], "seeds", "status", "delta_vs_reference", "delta_pct"]
+    """The final comparison: one row per model (or experiment) with mean and sd over seeds; its difference to the
+    reference (resnet34d) with the bootstrap 95 % interval, the Welch or paired-by-seed p and the verdict
+    (`nas.stats.verdict`); the measured speed and its ratios to the reference's."""
+    cached = run.__dict__.get("_comparison")
+    if cached is not None and cached[0] is run.final:  # every section asks; the bootstrap runs once per run
+        return cached[1].copy()
+    table = _comparison(run)
+    run.__dict__["_comparison"] = (run.final, table)
+    return table.copy()
+
+
+def _comparison(run: Run) -> pd.DataFrame:
+    """`comparison`, computed."""
     if run.final.empty:
-        return pd.DataFrame(columns=cols)
-    key = _group_key(run)
-    out = []
-    for name, g in run.final.groupby(key, sort=False):
-        done = g[(g["status"] == "complete") & g["score"].notna()]
-        row: dict[str, Any] = {"network": name, "arch": g["arch"].iloc[0], "kind": g["kind"].iloc[0],
-                               "gflops": g["gflops"].iloc[0], "params_m": g["params_m"].iloc[0],
-                               "proxy_score": g["proxy_score"].mean() if "proxy_score" in g else np.nan}
-        for col in ("score", *TERMS):
-            row[col] = done[col].mean() if len(done) else np.nan
-            row[f"{col}_sd"] = done[col].std(ddof=1) if len(done) > 1 else np.nan
-        row["seeds"] = len(done)
-        statuses = sorted(set(g["status"]))
-        row["status"] = "complete" if statuses == ["complete"] else ", ".join(
-            f"{(g['status'] == s).sum()} {s}" for s in statuses)
-        out.append(row)
-    table = pd.DataFrame(out, columns=[c for c in cols if c not in ("delta_vs_reference", "delta_pct")])
-    ref = table.loc[table["network"] == reference(run), "score"]
-    ref_score = float(ref.iloc[0]) if len(ref) and pd.notna(ref.iloc[0]) else math.nan
+        return pd.DataFrame(columns=COMPARISON)
+    key, ref_name = _group_key(run), reference(run)
+    groups = dict(list(run.final.groupby(key, sort=False)))
+    ref = groups.get(ref_name, run.final.iloc[:0])
+    table = pd.DataFrame([_model_row(name, g, ref, name == ref_name) for name, g in groups.items()])
+    table = table.reindex(columns=[c for c in COMPARISON if c not in ("delta_vs_reference", "delta_pct")])
+    ref_score = table.loc[table["network"] == ref_name, "score"]
+    ref_score = float(ref_score.iloc[0]) if len(ref_score) and pd.notna(ref_score.iloc[0]) else math.nan
     table["delta_vs_reference"] = table["score"] - ref_score
     table["delta_pct"] = 100 * table["delta_vs_reference"] / ref_score
+    table = add_ratios(table, ref_name)[COMPARISON]
     if run.kind == "ablation":
         order = {k: i for i, k in enumerate(TABLE1)}
         return table.sort_values("network", key=lambda s: s.map(order).fillna(len(order))).reset_index(drop=True)
     return table.sort_values("score", na_position="last").reset_index(drop=True)
 
 
+def paper_direction(row: Any, paper_delta: float, toy: bool = False) -> str:
+    """How an experiment's change compares with the paper's: `the paper's direction` or `opposite to the paper`
+    only where its 95 % interval excludes zero; else the verdict (`no measurable difference`, `undecided`)."""
+    verdict = row["verdict"] if row is not None else "undecided"
+    if verdict == REFERENCE_VERDICT:
+        return REFERENCE_VERDICT
+    if toy:
+        return "not meaningful (toy run)"
+    if verdict not in ("better", "worse") or not paper_delta:
+        return str(verdict)
+    return "the paper's direction" if (row["delta_vs_reference"] < 0) == (paper_delta < 0) else "opposite to the paper"
+
+
 def table1(run: Run) -> pd.DataFrame:
-    """The ablation laid out as the paper's Table 1, our numbers beside the paper's."""
+    """The ablation laid out as the paper's Table 1, our numbers beside the paper's, with each change's 95 %
+    interval, p and whether it goes the paper's way (interval-based: `paper_direction`)."""
     ours = comparison(run).set_index("network")
     ref = TABLE1[TABLE1_REFERENCE].score
     rows = []
@@ -180,9 +221,10 @@ def table1(run: Run) -> pd.DataFrame:
                      "arch": mine["arch"] if mine is not None else "",
                      "gflops": mine["gflops"] if mine is not None else np.nan, "paper_gflops": paper.gflops,
                      **{c: (mine[c] if mine is not None else np.nan) for c in
-                        ("score", "score_sd", "seeds", "delta_vs_reference", "delta_pct")},
+                        ("score", "score_sd", "seeds", "delta_vs_reference", "delta_pct", *STATS)},
                      "paper_score": paper.score, "paper_delta": paper.score - ref,
-                     "paper_delta_pct": 100 * (paper.score - ref) / ref})
+                     "paper_delta_pct": 100 * (paper.score - ref) / ref,
+                     "direction": paper_direction(mine, paper.score - ref, is_toy(run)) if mine is not None else ""})
     return pd.DataFrame(rows)
 
 
@@ -191,11 +233,22 @@ def trials_table(run: Run) -> pd.DataFrame:
     return run.trials.copy()
 
 
+def per_model(run: Run, proxy: str = "proxy_score") -> pd.DataFrame:
+    """One row per finished stage-2 model: label, kind, `proxy` and the mean full score over its seeds (a rank
+    correlation must count a model once, however many seeds it has)."""
+    f = run.final
+    if f.empty or proxy not in f.columns:
+        return pd.DataFrame(columns=["label", "kind", proxy, "score"])
+    rows = [{"label": label, "kind": g["kind"].iloc[0], proxy: g[proxy].mean(), "score": g["score"].mean()}
+            for label, g in completed(f).groupby("label", sort=False)]
+    return pd.DataFrame(rows, columns=["label", "kind", proxy, "score"])
+
+
 def proxy_fidelity(run: Run, proxy: str = "proxy_score") -> dict[str, Any]:
-    """Kendall tau and Spearman rho between a proxy column and the full scores of the stage-2 models."""
-    rows = run.final.to_dict("records") if not run.final.empty and proxy in run.final.columns else []
-    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows
-             if r.get("status") == "complete"]
+    """Kendall tau and Spearman rho between a proxy column and the full scores (mean over seeds) of the stage-2
+    models."""
+    rows = per_model(run, proxy).to_dict("records")
+    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
     return rank_correlation(clean, proxy)
 
 

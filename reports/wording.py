@@ -84,8 +84,12 @@ def difference_phrase(stats: Mapping[str, Any], direction: str = "min", unit: st
         return "no difference can be computed (a side has no score)"
     if toy:
         return f"{_signed(est, u, digits)} ({TOY_NOTE})"
-    v = verdict(stats.get("lo", math.nan), stats.get("hi", math.nan), direction)
+    v = _verdict(stats, direction)
     level = _level(stats)
+    if v == "undecided" and _finite(lo) and _finite(hi):
+        return (f"undecided ({_signed(est, u, digits)}: the {level} interval {_signed(lo, u, digits).removesuffix(' ' + u)}"
+                f" to {_signed(hi, u, digits)} excludes zero, but {_test(stats) or 'the test'} is not below "
+                f"{ALPHA:g}; with this few {per}s that is not firm)")
     if v == "undecided":
         return f"undecided ({_signed(est, u, digits)}, but {_few(stats, per)})"
     if v == "no measurable difference":
@@ -95,6 +99,13 @@ def difference_phrase(stats: Mapping[str, Any], direction: str = "min", unit: st
     a, b = sorted((abs(lo), abs(hi)))
     return (f"{_magnitude(est, u, digits)} {word} ({level} interval {_magnitude(a, u, digits).removesuffix(' ' + u)} "
             f"to {_magnitude(b, u, digits)})")
+
+
+def _verdict(stats: Mapping[str, Any], direction: str) -> str:
+    """The one rule (`nas.stats.verdict`): interval and test p together."""
+    p = stats.get("p")
+    return verdict(stats.get("lo", math.nan), stats.get("hi", math.nan), direction,
+                   float(p) if p is not None else None)
 
 
 def _few(stats: Mapping[str, Any], per: str) -> str:
@@ -118,12 +129,9 @@ def compare_sentence(name: str, ref_name: str, stats: Mapping[str, Any], unit: s
     if toy or body.startswith(("undecided", "no difference")):
         return f"{head}: {body}."
     text = f"{head}: {body}" + (f", {test}" if test else "")
-    v = verdict(stats.get("lo", math.nan), stats.get("hi", math.nan), direction)
+    v = _verdict(stats, direction)
     if v in ("better", "worse"):
         text += f": {v} than {ref_name}"
-        if test and not (_finite(stats.get("p")) and float(stats["p"]) < ALPHA):
-            text += (f" by the interval, though the {test.split(' p ')[0]} p is not below {ALPHA:g}: with this few "
-                     f"{per}s the margin is not firm")
     return text + "."
 
 
@@ -134,7 +142,7 @@ def in_short_phrase(name: str, ref_name: str, stats: Mapping[str, Any], directio
     body = difference_phrase(stats, direction, unit, digits, toy)
     if toy:
         return f"{name} against {ref_name}: {body}"
-    v = verdict(stats.get("lo", math.nan), stats.get("hi", math.nan), direction)
+    v = _verdict(stats, direction)
     if v == "better":
         return f"{name} beats {ref_name}: {body}"
     if v == "worse":
@@ -206,7 +214,7 @@ def ablation_phrase(stats: Mapping[str, Any], paper_delta: float, direction: str
     body = difference_phrase(stats, direction, unit, digits, toy)
     test = _test(stats)
     suffix = f", {test}" if test and not toy and _finite(stats.get("p")) else ""
-    v = verdict(stats.get("lo", math.nan), stats.get("hi", math.nan), direction)
+    v = _verdict(stats, direction)
     if toy or v not in ("better", "worse") or not _finite(paper_delta) or paper_delta == 0:
         return body + suffix
     same = (float(stats["diff"]) < 0) == (paper_delta < 0)

@@ -237,3 +237,11 @@ def test_the_statistics_need_no_torch():
     code = ("import sys, nas.stats, reports.wording; "
             "bad = [m for m in ('torch', 'ray', 'timm') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_win_needs_the_interval_and_the_test_to_agree():
+    from nas.stats import verdict
+    assert verdict(-3.0, -1.0, "min", p=0.01) == "better" and verdict(1.0, 3.0, "min", p=0.01) == "worse"
+    assert verdict(-3.0, -1.0, "min", p=0.09) == "undecided"  # two seeds: the interval alone is too generous
+    assert verdict(-3.0, -1.0, "min", p=float("nan")) == "undecided"
+    assert verdict(-3.0, 1.0, "min", p=0.001) == "no measurable difference"

@@ -105,8 +105,9 @@ def test_report_renders_table_1_beside_the_paper(ablation, tmp_path):
     assert table.loc["searched", "paper_gflops"] == 5.13
     md = (tmp_path / "report.md").read_text()
     assert "## Table 1: this run beside the paper" in md and "34.31" in md and "33.39" in md
-    verdict = "beats" if rows["searched"] < rows["resnet34d"] else "does not beat"
-    assert "Partial" not in md and f"The searched net {verdict} ResNet34 here" in md
+    # a toy run (1 epoch at 32 px, one seed): the comparison is stated and claims nothing
+    assert "Partial" not in md and "The searched net scores" in md
+    assert "a toy run: these numbers are not meaningful" in md
     assert {p.stem for p in (tmp_path / "figures").glob("*.png")} == {"error_terms", "ablation_vs_paper"}
     for png in (tmp_path / "figures").glob("*.png"):
         check_png(png)
