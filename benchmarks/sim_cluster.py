@@ -2,8 +2,8 @@
 
 For each N of `--nodes`, starts a real Ray head on 127.0.0.1 and N-1 worker nodes (`ray start`, each with
 its own `--temp-dir`, 1 CPU and 1 *declared* GPU: Ray's scheduler sees N GPUs, while the trial itself
-trains on the CPU because CUDA is absent), runs stage 1 only (`--top-k 0`, no baselines) of the real
-`nas-search --address 127.0.0.1:PORT --gpus-per-trial 1` on a tiny crop cache (32x32, 1 proxy epoch,
+trains on the CPU because CUDA is absent), runs stage 1 only (`--top-k 0`, `--controls 0`, no baselines) of the
+real `nas-search --address 127.0.0.1:PORT --gpus-per-trial 1` on a tiny crop cache (32x32, 1 proxy epoch,
 batch 8), and reads the run folder: trials per node from trials.csv (`node` is Ray's node id), and from
 Ray Tune's per-trial results (benchmarks/trial_overhead.py) the gap between consecutive trials in one
 worker and the slot time per trial not spent in a trial body:
@@ -78,7 +78,7 @@ def search_args(cache: Path, out: Path, name: str, port: int, trials: int) -> li
     """Stage 1 only of a toy search on the cluster at `port`: one declared GPU per trial."""
     return ["-m", "nas.cli", "--budget", "2G", "--data", str(cache), "--trials", str(trials), "--proxy-epochs", "1",
             "--proxy-res", "32", "--proxy-fraction", "1.0", "--batch", "8", "--val-max", "4", "--scheduler", "none",
-            "--top-k", "0", "--baselines", "", "--gpus-per-trial", "1", "--preset", "smoke",
+            "--top-k", "0", "--controls", "0", "--baselines", "", "--gpus-per-trial", "1", "--preset", "smoke",
             "--address", f"127.0.0.1:{port}", "--out", str(out), "--name", name]
 
 
