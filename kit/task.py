@@ -75,7 +75,8 @@ class Task(Protocol):
         terms, `epochs`, `wall_s`, `images_per_s`, `tse`, `checkpoint` and the `history` of epoch rows."""
 
     def evaluate(self, checkpoints: Sequence[str], data: Any, split: str = "val") -> dict:
-        """The metric and terms of one checkpoint or an ensemble (predictions averaged) on a labelled split."""
+        """The metric and terms of one checkpoint or an ensemble (predictions averaged) on a labelled split: the
+        task's own split name, or 'selection' / 'test' as `train`'s `split` setting means them."""
 
     def probe(self, settings: Mapping[str, Any], data: Any, batch: int) -> Probe:
         """The network of `settings` at initialisation (seeded as `train` seeds it) and one training batch."""

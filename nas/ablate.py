@@ -141,7 +141,8 @@ def run_ensemble(config: dict[str, Any], plans: dict[str, TrialPlan]) -> None:
     device = device_name()
     start = time.perf_counter()
     try:
-        result = get_task(plan.task).evaluate(job["checkpoints"], prepared(plan.task, plan.data, device), "val")
+        # the same held-out subjects as its members' trainings were scored on (the plan's split)
+        result = get_task(plan.task).evaluate(job["checkpoints"], prepared(plan.task, plan.data, device), plan.split)
     except Exception as exc:
         tune.report({"failed": 1, "failure": one_line(exc), **where})
         return

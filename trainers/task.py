@@ -76,8 +76,12 @@ class FaceTask:
         return {**result.metrics(), "history": result.history, "scored_on": SPLIT_NAMES[split]}
 
     def evaluate(self, checkpoints: Sequence[str], data: Any, split: str = "val") -> dict:
-        """The WCPA score of one checkpoint or an ensemble (predictions averaged before PnP)."""
+        """The WCPA score of one checkpoint or an ensemble (predictions averaged before PnP) on a cache split, or on
+        the seam's 'selection' / 'test' subjects (as `train` scores them)."""
         from trainers.evaluate import evaluate
+        if split in ("selection", "test"):
+            split = scored_split(split, data)
+            return {**evaluate(list(checkpoints), data, split).metrics(), "scored_on": SPLIT_NAMES[split]}
         return evaluate(list(checkpoints), data, split).metrics()
 
     def probe(self, settings: Mapping[str, Any], data: Any, batch: int) -> Probe:
