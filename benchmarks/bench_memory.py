@@ -3,7 +3,7 @@
 GPU memory its allocator holds from trials.csv; the goal: RSS after trial 30 within 10 % of after trial 3. "After
 trial k" is the worker's RSS as trial k + 1 starts (`host_rss_start_gb`), once trial k has released its memory.
 
-    python benchmarks/bench_memory.py --out OUT [--trials 30] [--preset smoke] [--work /tmp/bench_memory]
+    python benchmarks/bench_memory.py --out OUT [--trials 31] [--preset smoke] [--work /tmp/bench_memory] [--data CACHE]
 
 On a machine without a GPU it runs the smoke preset's sizes on the CPU; on a GPU the default preset's data.
 Prints one line per trial and a JSON summary (also written to OUT/memory.json, with the trials as OUT/trials.csv).
@@ -23,6 +23,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=Path("/tmp/bench_memory"), help="data and run folders")
     p.add_argument("--trials", type=int, default=31, help="trials (31: the RSS after trial 30 is read at the 31st)")
     p.add_argument("--preset", default=None, help="smoke or default (default: default on a GPU, else smoke)")
+    p.add_argument("--data", type=Path, default=None,
+                   help="a crop cache made already (e.g. by bench_stage1.py --phases data); default: make the preset's")
     return p.parse_args()
 
 
@@ -39,7 +41,7 @@ def main() -> None:
     gpu = torch.cuda.is_available()
     preset = args.preset or ("default" if gpu else "smoke")
     base = make_settings({"budget": "5G", "trials": args.trials}, preset)
-    data = get_task("faces").prepare_data(None, args.work, res=base.data_res, seed=0,
+    data = args.data or get_task("faces").prepare_data(None, args.work, res=base.data_res, seed=0,
                                           size={"subjects": base.synth_subjects,
                                                 "frames_per_subject": base.synth_frames_per_subject})
     s = make_settings({"budget": "5G", "data": str(data), "trials": args.trials, "scheduler": "none",

@@ -7,6 +7,8 @@
 # and packs the run folder's small files into OUT/study.tgz. GPU utilisation is sampled every 0.5 s into OUT/util.csv and the
 # log's lines carry Unix times, so the utilisation of the proxy and full stages can be read apart.
 #   benchmarks/issue14_gpu.sh OUT PREV_TGZ|PREV_DIR|- LIMIT_S [nas-fidelity options]
+# With END_BY (Unix seconds) set, LIMIT_S is whatever is left once the data is ready, less the SIGINT margin and
+# packing. On a machine still warm from an earlier call the study's folder in /tmp is newer than any PREV: it is used.
 # 45 s past LIMIT_S a SIGINT stops it regardless (what was running is then re-run by the next call).
 set -uo pipefail
 out=$1 prev=$2 limit=${3:-450}
@@ -15,10 +17,15 @@ mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
 cache=$(python benchmarks/bench_stage1.py --out "$out" --phases data | tail -1)
 runs=/tmp/fidelity_runs
-mkdir -p "$runs"
+if [ -n "${END_BY:-}" ]; then limit=$((END_BY - $(date +%s) - 60)); fi
+echo "time limit $limit s"
 args=(--data "$cache")
-if [ -f "$prev" ]; then tar -xzf "$prev" -C "$runs" && args=(--resume); fi
-if [ -d "$prev/study" ]; then cp -r "$prev/study" "$runs/" && args=(--resume); fi
+if [ -f "$runs/study/config.yaml" ]; then args=(--resume)  # warm machine: this folder is the newest state
+else
+    mkdir -p "$runs"
+    if [ -f "$prev" ]; then tar -xzf "$prev" -C "$runs" && args=(--resume); fi
+    if [ -d "$prev/study" ]; then cp -r "$prev/study" "$runs/" && args=(--resume); fi
+fi
 args+=(--time-limit "$(python -c "print(round($limit / 60, 2))")")
 args+=("${@:4}")
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 \
