@@ -21,7 +21,7 @@ from facedata.conventions import project
 from facedata.errors import CacheError, DataError, LayoutError
 from facedata.parallel import run_jobs
 from kit.atomic import staged_folder
-from facedata.wcpa import WcpaLayout, read_image, read_info, read_landmarks, read_layout
+from facedata.wcpa import SYNTH_MARKER, WcpaLayout, read_image, read_info, read_landmarks, read_layout
 
 FORMAT_VERSION = 1
 LABELS = ("verts", "R_t", "points2d")                      # NaN for test frames
@@ -189,6 +189,7 @@ def _manifest(cfg: CacheConfig, layout: WcpaLayout, ids: np.ndarray, split: np.n
         "format_version": FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "source": str(Path(cfg.data).resolve()),
+        "synthetic": (Path(cfg.data) / SYNTH_MARKER).is_file(),  # `nas-data synth` leaves its config in the root
         "res": cfg.res, "image_size": list(layout.image_size),
         "num_vertices": layout.model.num_vertices, "num_triangles": int(len(layout.model.triangles)),
         "counts": {"total": int(len(ids)), **{s: int((split == s).sum()) for s in splits}},
@@ -326,6 +327,14 @@ class FaceCache:
         if split not in SPLITS:
             raise CacheError(f"unknown split {split!r} (expected {', '.join(SPLITS)})")
         return np.nonzero(self.split == split)[0]
+
+    def synthetic(self) -> bool | None:
+        """Whether the frames are the toolkit's synthetic faces; None where the cache predates the record and its
+        source folder is gone."""
+        if "synthetic" in self.manifest:
+            return bool(self.manifest["synthetic"])
+        source = Path(str(self.manifest.get("source", "")))
+        return (source / SYNTH_MARKER).is_file() if source.is_dir() else None
 
     def subject_splits(self) -> dict[str, list[str]]:
         """The subjects of each non-empty split, sorted."""

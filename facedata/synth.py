@@ -23,6 +23,7 @@ from facedata.obj_io import format_obj
 from facedata.parallel import run_jobs
 from facedata.render import random_lighting, render_face
 from kit.atomic import staged_folder
+from facedata.wcpa import SYNTH_MARKER
 from facedata.scene import detector_landmarks, random_background, sample_expressions, sample_poses
 
 LIST_COLUMNS = ("subject_id", "facial_action", "img_id")
@@ -222,5 +223,5 @@ def synthesize(cfg: SynthConfig, progress: Callable[[int], None] | None = None) 
                    "train_subjects": cfg.subjects - len(test), "test_subjects": len(test),
                    "vertices": model.num_vertices, "triangles": int(len(model.triangles))}
         config = {**asdict(cfg), "out": str(out.resolve()), **summary}
-        (tmp / "synth_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (tmp / SYNTH_MARKER).write_text(json.dumps(config, indent=2) + "\n")
     return summary

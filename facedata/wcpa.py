@@ -77,9 +77,12 @@ def read_projection(path: Path) -> np.ndarray:
     return m
 
 
+SYNTH_MARKER = "synth_config.json"  # written by `nas-data synth` into the roots it makes
+
+
 def layout_image_size(root: Path) -> tuple[int, int]:
     """(W, H) of the frames: the challenge's 800x800, or the size a synthetic root records."""
-    path = root / "synth_config.json"
+    path = root / SYNTH_MARKER
     if not path.is_file():
         return WCPA_SIZE
     try:

@@ -136,7 +136,8 @@ def record_data(run_dir: Any, task: Any, data: Path, settings: SearchSettings) -
     """summary.json's provenance of the data: where it is, synthetic or not, and the subjects of each split."""
     from nas.runs import update_summary
     splits = task.splits(str(data))
-    update_summary(run_dir.summary, data={"path": str(data), "synthetic": settings.data is None,
+    synthetic = True if settings.data is None else splits.get("synthetic")  # None: an older cache, not recorded
+    update_summary(run_dir.summary, data={"path": str(data), "synthetic": synthetic,
                                           "frames": splits["frames"]},
                    splits=splits["subjects"])
 

@@ -46,7 +46,7 @@ def data_line(run: Run) -> str:
                                              else "")
     elif c.get("data"):
         what = (f"the prepared data at `{c['data']}`; whether it is synthetic or real WCPA data is not recorded "
-                "(a run from before issue 15)")
+                "(a run from before issue 15, or a cache made before caches recorded it)")
     elif c.get("synth_subjects"):
         what = _synthetic(c)
     else:

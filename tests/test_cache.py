@@ -142,3 +142,17 @@ def test_template_is_jmlr_arcface_in_144_canvas():
     lmk = np.zeros((68, 2))
     lmk[[36, 39, 42, 45, 30, 48, 54]] = [[0, 0], [2, 0], [4, 0], [6, 0], [3, 3], [1, 5], [5, 5]]
     np.testing.assert_allclose(five_points(lmk), [[1, 0], [5, 0], [3, 3], [1, 5], [5, 5]])
+
+
+def test_the_manifest_says_whether_the_frames_are_synthetic(built, tmp_path):
+    root, cache = built
+    assert cache.manifest["synthetic"] is True and cache.synthetic() is True  # made by nas-data synth
+    older = {k: v for k, v in cache.manifest.items() if k != "synthetic"}  # a cache from before the record
+    cache.manifest = {**older, "source": str(root)}
+    assert cache.synthetic() is True  # its source still holds synth_config.json
+    real = tmp_path / "wcpa"
+    real.mkdir()
+    cache.manifest = {**older, "source": str(real)}
+    assert cache.synthetic() is False  # a root without the marker: real data
+    cache.manifest = {**older, "source": str(tmp_path / "gone")}
+    assert cache.synthetic() is None  # not recorded and no source left to look at

@@ -79,6 +79,7 @@ def test_search_end_to_end_then_resume_is_a_no_op(tiny_cache3, tmp_path, capsys)
     splits = {k: set(v) for k, v in summary["splits"].items()}
     assert splits["train"] and splits["selection"] and splits["test"]
     assert not splits["test"] & (splits["train"] | splits["selection"]) and not splits["train"] & splits["selection"]
+    assert summary["data"]["synthetic"] is True  # a cache of `nas-data synth`'s frames, given as --data
     assert {r["scored_on"] for r in read_table(run.final)} == {"test"}  # nothing was picked on these subjects
     assert (run.ray / "stage1-0").is_dir() and (run.ray / "stage2-0").is_dir()
     before = {p: p.read_bytes() for p in (run.trials, run.final)}

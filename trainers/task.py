@@ -56,12 +56,13 @@ class FaceTask:
 
     def splits(self, path: str) -> dict[str, Any]:
         """The subjects of each split of the prepared data (train, selection, test; WCPA's unlabelled test list as
-        wcpa_test) and its frame counts."""
+        wcpa_test), its frame counts and whether it is synthetic (None: not recorded)."""
         from facedata.cache import open_cache
         cache = open_cache(path)
         names = {"train": "train", "val": "selection", "hold": "test", "test": "wcpa_test"}
         return {"subjects": {names[k]: v for k, v in cache.subject_splits().items()},
-                "frames": {names[k]: int(v) for k, v in cache.manifest["counts"].items() if k in names and v}}
+                "frames": {names[k]: int(v) for k, v in cache.manifest["counts"].items() if k in names and v},
+                "synthetic": cache.synthetic()}
 
     def open(self, path: str, device: str) -> Any:
         """The cache's train and validation splits prepared on `device`."""
