@@ -95,6 +95,7 @@ def ablate(settings: Any, resuming: bool, run_dir: Any, task: Any, ref: str, tit
     from nas.ablate import run_ablation
     from nas.cli import print_comparison
     from nas.cluster import cluster_size, connect
+    from nas.driver import record_data
     from nas.runs import write_yaml
     connect(settings.address, settings.verbose)
     if not resuming:
@@ -102,6 +103,7 @@ def ablate(settings: Any, resuming: bool, run_dir: Any, task: Any, ref: str, tit
     print(f"nas-ablate: run folder {run_dir.root}; searched architecture {settings.searched}")
     data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=settings.res, seed=settings.seed,
                              size={"subjects": 1, "frames_per_subject": 1})
+    record_data(run_dir, task, data, embedded=settings.data is None)
     rows = run_ablation(settings, run_dir, data, cluster_size(), deadline=deadline)
     print_comparison(rows, task.metric, ref=ref, title=title)
     print(f"nas-ablate: render it with: nas-report {run_dir.root}")

@@ -102,6 +102,7 @@ def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, r
     from kit.progress import progress
     from nas.cluster import cluster_size, connect, gpu_count
     from nas.final import run_stage2
+    from nas.driver import record_data
     from nas.runs import write_yaml
     from nas.search import run_stage1
     from nas.settings import make_settings
@@ -123,23 +124,13 @@ def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, r
                                        "selection_subjects": settings.selection_subjects,
                                        "test_subjects": settings.test_subjects}, progress=start)
     print(f"nas-search: data {data}")
-    record_data(run_dir, task, data, settings)
+    record_data(run_dir, task, data, embedded=settings.data is None)
     cluster = cluster_size()
     run_stage1(settings, run_dir, data, cluster, deadline=deadline)
     rows = run_stage2(settings, run_dir, data, cluster, deadline=deadline)
     print_comparison(rows, task.metric)
     print(f"nas-search: render the report with: nas-report {run_dir.root}")
     ray.shutdown()
-
-
-def record_data(run_dir: Any, task: Any, data: Path, settings: SearchSettings) -> None:
-    """summary.json's provenance of the data: where it is, synthetic or not, and the subjects of each split."""
-    from nas.runs import update_summary
-    splits = task.splits(str(data))
-    synthetic = True if settings.data is None else splits.get("synthetic")  # None: an older cache, not recorded
-    update_summary(run_dir.summary, data={"path": str(data), "synthetic": synthetic,
-                                          "frames": splits["frames"]},
-                   splits=splits["subjects"])
 
 
 def print_comparison(rows: list[dict[str, Any]], metric: Any, ref: str = "resnet34d", title: str | None = None) -> None:

@@ -14,7 +14,7 @@ import signal
 import time
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from kit.errors import ToolkitError
 from kit.lock import run_lock
@@ -130,3 +130,11 @@ def paused_exit(prog: str, exc: Paused) -> int:
     import sys
     print(f"{prog}: {exc}", file=sys.stderr)
     return PAUSED_EXIT
+
+
+def record_data(run: RunDir, task: Any, data: Path, embedded: bool) -> None:
+    """summary.json's provenance of the data: where it is, synthetic or not, and the subjects of each split."""
+    splits = task.splits(str(data))
+    synthetic = True if embedded else splits.get("synthetic")  # None: an older cache that does not say
+    update_summary(run.summary, data={"path": str(data), "synthetic": synthetic, "frames": splits["frames"]},
+                   splits=splits["subjects"])

@@ -218,7 +218,8 @@ def run_study(s: FidelitySettings, run: RunDir, data: Path, cluster: tuple[int, 
         held = fit_grid(run_training, plans, [{"label": j["label"], "arch": j["arch"], "plan": j["label"]}
                                               for j in group], slots, run, stage, recorder, s.verbose,
                         None if stage == "proxies" else metric, deadline, lambda job: kinds[job["label"]])
-        if held:
+        if held:  # models.csv shows what is done, so a report of the paused study is not empty
+            write_table(run.root / "models.csv", assemble(s, rows, read_table(run.root / "jobs.csv")), [])
             update_summary(run.summary, fidelity="paused")
             raise Paused(f"fidelity: {held} of {len(group)} {stage} trainings left at the time limit")
     finish(s, run, rows)

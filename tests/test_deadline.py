@@ -95,6 +95,10 @@ def test_a_study_pauses_at_its_limit_and_finishes_on_resume(tiny_cache, tmp_path
     assert summary["fidelity"] == "paused" and summary["paused"]
     rows = read_table(tmp_path / "t" / "jobs.csv")
     assert all(Status.parse(r["status"]) in (Status.PENDING, Status.COMPLETE) for r in rows)  # none cut off
+    cells = [v for m in read_table(tmp_path / "t" / "models.csv") for k, v in m.items()
+             if k.startswith(("full_score_s", "final_s", "grad_norm_s"))]
+    # one cell per finished job (each of these two proxies reads one job), so a paused study's report is not empty
+    assert sum(v != "" for v in cells) == sum(Status.parse(r["status"]) == Status.COMPLETE for r in rows)
     assert main(["--out", str(tmp_path), "--name", "t", "--resume"]) == 0
     summary = json.loads((tmp_path / "t" / "summary.json").read_text())
     assert summary["fidelity"] == "done" and not summary.get("paused")
