@@ -10,7 +10,7 @@ set -uo pipefail
 out=$1 done=${2:-/nonexistent} what=${3:-profile}
 export PYTHONUNBUFFERED=1 RAY_AUTH_MODE=disabled
 mkdir -p "$out"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
+{ hostname; nvidia-smi --query-gpu=name,uuid,memory.total,driver_version --format=csv,noheader; } | tee "$out/device.txt"  # a chained call on the same machine shows the same host and GPU
 for step in ${what//+/ }; do
     case $step in
     eval)

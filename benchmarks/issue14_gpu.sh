@@ -14,7 +14,7 @@ set -uo pipefail
 out=$1 prev=$2 limit=${3:-450}
 export PYTHONUNBUFFERED=1 RAY_AUTH_MODE=disabled
 mkdir -p "$out"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/device.txt"
+{ hostname; nvidia-smi --query-gpu=name,uuid,memory.total,driver_version --format=csv,noheader; } | tee "$out/device.txt"  # a chained call on the same machine shows the same host and GPU
 cache=$(python benchmarks/bench_stage1.py --out "$out" --phases data | tail -1)
 runs=/tmp/fidelity_runs
 if [ -n "${END_BY:-}" ]; then limit=$((END_BY - $(date +%s) - 60)); fi
