@@ -167,7 +167,7 @@ def _model_row(name: Any, g: pd.DataFrame, ref: pd.DataFrame, is_reference: bool
 def comparison(run: Run) -> pd.DataFrame:
     """The final comparison: one row per model (or experiment) with mean and sd over seeds; its difference to the
     reference (resnet34d) with the bootstrap 95 % interval, the Welch or paired-by-seed p and the verdict
-    (`nas.stats.verdict`); the measured speed and its ratios to the reference's."""
+    (`nas.compare.verdict`); the measured speed and its ratios to the reference's."""
     cached = run.__dict__.get("_comparison")
     if cached is not None and cached[0] is run.final:  # every section asks; the bootstrap runs once per run
         return cached[1].copy()

@@ -1,4 +1,4 @@
-"""Each stage-2 model against the reference baseline over seeds (issue 15): the `nas.stats` comparison of its
+"""Each stage-2 model against the reference baseline over seeds (issue 15): the `nas.compare` comparison of its
 seeds' scores with the reference's (paired by seed where both have the same seeds), its measured speed and the
 speed ratios to the reference's. Torch-free: the report reads final.csv only."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from nas.stats import compare_groups
+from nas.compare import compare_groups
 
 SPEED = ("train_img_s", "infer_img_s", "latency_ms_b1", "latency_ms_b1_iqr")
 RATIOS = {"train_x": "train_img_s", "infer_x": "infer_img_s", "latency_x": "latency_ms_b1"}
@@ -34,7 +34,7 @@ def seed_scores(g: pd.DataFrame) -> tuple[list[float], list[int] | None]:
 
 
 def versus(model: pd.DataFrame, ref: pd.DataFrame, direction: str = "min") -> dict[str, Any]:
-    """`nas.stats.compare_groups` of a model's seeds against the reference's: paired by seed when both finished
+    """`nas.compare.compare_groups` of a model's seeds against the reference's: paired by seed when both finished
     the same two or more seeds, else Welch."""
     xs, x_seeds = seed_scores(model)
     rs, r_seeds = seed_scores(ref)

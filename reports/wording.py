@@ -1,5 +1,5 @@
-"""Report sentences from `nas.stats` results, worded by one rule: a difference is called better or worse only
-when its whole 95 % interval lies on one side of zero (`nas.stats.verdict`); an interval that contains zero is
+"""Report sentences from `nas.compare` results, worded by one rule: a difference is called better or worse only
+when its whole 95 % interval lies on one side of zero (`nas.compare.verdict`); an interval that contains zero is
 "no measurable difference" and a missing one (a single seed) "undecided". A toy (smoke) run's sentences say
 that its numbers are not meaningful and never word a win. No torch, Ray or timm here."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from nas.stats import mann_whitney_greater, smallest_p, verdict
+from nas.compare import mann_whitney_greater, smallest_p, verdict
 
 ALPHA = 0.05
 TOY_NOTE = "a toy run: these numbers are not meaningful and no comparison is drawn from them"
@@ -102,7 +102,7 @@ def difference_phrase(stats: Mapping[str, Any], direction: str = "min", unit: st
 
 
 def _verdict(stats: Mapping[str, Any], direction: str) -> str:
-    """The one rule (`nas.stats.verdict`): interval and test p together."""
+    """The one rule (`nas.compare.verdict`): interval and test p together."""
     p = stats.get("p")
     return verdict(stats.get("lo", math.nan), stats.get("hi", math.nan), direction,
                    float(p) if p is not None else None)
@@ -118,7 +118,7 @@ def _few(stats: Mapping[str, Any], per: str) -> str:
 
 def compare_sentence(name: str, ref_name: str, stats: Mapping[str, Any], unit: str = "mm", direction: str = "min",
                      digits: int = 2, per: str = "seed", toy: bool = False) -> str:
-    """One sentence on `nas.stats.compare_groups(x, y)` for network `name` (x) against `ref_name` (y), e.g.
+    """One sentence on `nas.compare.compare_groups(x, y)` for network `name` (x) against `ref_name` (y), e.g.
     `X scores 12.30 ± 0.40 mm over 2 seeds against resnet34d's 12.90 ± 0.30 mm over 2 seeds: 4.6 % lower
     (95 % interval 1.2 to 8.0 %), Welch p = 0.03: better than resnet34d.`"""
     head = (f"{name} scores {_group(stats.get('mean'), stats.get('sd'), stats.get('n', 0), unit, digits, per)} "

@@ -1,4 +1,4 @@
-"""nas.stats' two-group comparisons (Mann-Whitney, permutation, Welch, paired t, bootstrap intervals of a mean
+"""nas.compare's two-group comparisons (Mann-Whitney, permutation, Welch, paired t, bootstrap intervals of a mean
 difference, the verdict rule) against scipy.stats and against cases enumerated by hand."""
 import itertools
 import math
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from nas.stats import (_u_counts, compare_groups, difference_interval, mann_whitney_greater, paired_difference_interval,
+from nas.compare import (_u_counts, compare_groups, difference_interval, mann_whitney_greater, paired_difference_interval,
                        paired_t, permutation_greater, smallest_p, verdict, welch)
 
 
@@ -234,13 +234,13 @@ def test_compare_groups_puts_the_parts_together():
 
 
 def test_the_statistics_need_no_torch():
-    code = ("import sys, nas.stats, reports.wording; "
+    code = ("import sys, nas.compare, reports.wording; "
             "bad = [m for m in ('torch', 'ray', 'timm') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_a_win_needs_the_interval_and_the_test_to_agree():
-    from nas.stats import verdict
+    from nas.compare import verdict
     assert verdict(-3.0, -1.0, "min", p=0.01) == "better" and verdict(1.0, 3.0, "min", p=0.01) == "worse"
     assert verdict(-3.0, -1.0, "min", p=0.09) == "undecided"  # two seeds: the interval alone is too generous
     assert verdict(-3.0, -1.0, "min", p=float("nan")) == "undecided"

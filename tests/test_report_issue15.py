@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from _report_helpers import EXAMPLE_RUN, check_png
-from nas.stats import compare_groups
+from nas.compare import compare_groups
 from reports.cli import main
 
 VERDICT_WORDS = re.compile(r"\b(beat|beats|win|wins|won|lose|loses|lost|better|worse)\b", re.IGNORECASE)

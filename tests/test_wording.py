@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from nas.stats import compare_groups
+from nas.compare import compare_groups
 from reports.wording import ablation_phrase, compare_sentence, controls_sentence, difference_phrase, fmt_p, \
     in_short_phrase
 
