@@ -23,11 +23,11 @@ from ray import tune
 from kit.config import option
 from kit.config import seed as seed_type
 from nas.cluster import Slots, slots_for
-from nas.deadline import Deadline, Paused, probe_guess
-from nas.final import fit_grid, full_plan
+from nas.deadline import Deadline, Paused
+from nas.final import expect_durations, fit_grid, full_plan
 from nas.packing import decide
 from nas.proxies import get_proxy, schedule_key
-from nas.runs import RunDir, read_summary, read_table, update_summary, write_table
+from nas.runs import RunDir, read_table, update_summary, write_table
 from nas.schema import Status
 from nas.settings import TIME_LIMIT_HELP, minutes, RunSettings, SettingsError, check_name
 from nas.tasks import get_task
@@ -213,7 +213,9 @@ def run_study(s: FidelitySettings, run: RunDir, data: Path, cluster: tuple[int, 
         recorder.add(group)
         log(f"fidelity: {len(group)} {stage} trainings, {slots.concurrent} at a time")
         deadline = deadline or Deadline()
-        expect(deadline, run, f"packing_{stage}", plan.epochs, round(1 / slots.gpus) if slots.gpus > 0 else 1)
+        finished = [r for r in read_table(run.root / "jobs.csv") if stage == "proxies" or r["job"] == "full"]
+        expect_durations(deadline, run, "packing_full", "full" if stage == "full" else job_kind, finished,
+                         plan.epochs, round(1 / slots.gpus) if slots.gpus > 0 else 1)
         kinds = {j["label"]: job_kind(j) for j in group}
         held = fit_grid(run_training, plans, [{"label": j["label"], "arch": j["arch"], "plan": j["label"]}
                                               for j in group], slots, run, stage, recorder, s.verbose,
@@ -223,16 +225,6 @@ def run_study(s: FidelitySettings, run: RunDir, data: Path, cluster: tuple[int, 
             update_summary(run.summary, fidelity="paused")
             raise Paused(f"fidelity: {held} of {len(group)} {stage} trainings left at the time limit")
     finish(s, run, rows)
-
-
-def expect(deadline: Deadline, run: RunDir, key: str, epochs: int, per_gpu: int) -> None:
-    """What `deadline` knows of the study's trainings: wall times in jobs.csv, and the packing probe's guess."""
-    deadline.learn_rows([r for r in read_table(run.root / "jobs.csv") if Status.parse(r["status"]) == Status.COMPLETE],
-                        job_kind)
-    measure = (read_summary(run.summary).get(key) or {}).get("measure") or {}
-    guess = probe_guess(measure, epochs, 1, per_gpu)
-    if guess is not None and key == "packing_full":
-        deadline.guess("full", guess)
 
 
 def job_plan(s: FidelitySettings, data: Path, run: RunDir, job: Mapping[str, Any], threads: int | None) -> TrialPlan:

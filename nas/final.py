@@ -123,13 +123,17 @@ def stage2_slots(s: SearchSettings, run: RunDir, data: Path, arch: str, cluster:
     return slots_for(cpus, gpus, decided.gpus_per_trial, s.cpus_per_trial)
 
 
-def expect_durations(deadline: Deadline, run: RunDir, key: str, kind: str, rows: list[dict[str, Any]],
-                     epochs: int) -> None:
-    """What `deadline` knows of a stage's trainings: the wall times of finished ones in `rows`, else the packing
-    probe's measurement stored under `key` in summary.json."""
-    deadline.learn_rows([r for r in rows if is_done(r)], lambda r: kind)
+def expect_durations(deadline: Deadline, run: RunDir, key: str, kind: str | Callable[[Mapping[str, Any]], str],
+                     rows: list[dict[str, Any]], epochs: int, per_gpu: int | None = None) -> None:
+    """What `deadline` knows of a stage's trainings: the wall times of finished ones in `rows` (their kind: `kind`,
+    or `kind(row)`), and, for a single kind, the packing probe's measurement stored under `key` in summary.json
+    (`per_gpu` trainings sharing a GPU; default: the packing's)."""
+    kind_of = kind if callable(kind) else (lambda row: kind)
+    deadline.learn_rows([r for r in rows if is_done(r)], kind_of)
+    if callable(kind):
+        return  # several kinds of training (the study's proxy schedules): one probe cannot stand for them all
     packing = read_summary(run.summary).get(key) or {}
-    guess = probe_guess(packing.get("measure") or {}, epochs, 1, int(packing.get("per_gpu", 1)))
+    guess = probe_guess(packing.get("measure") or {}, epochs, 1, per_gpu or int(packing.get("per_gpu", 1)))
     if guess is not None:
         deadline.guess(kind, guess)
 
