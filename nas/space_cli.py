@@ -14,6 +14,17 @@ from nas.tasks import DEFAULT_TASK, get_task, list_tasks
 from search_spaces import DEFAULT_SPACE, FlopWindow, SearchSpace, create_space, list_spaces, sample_archs
 
 
+MAX_SAMPLES = 10_000  # distinct draws from a window: more is a typo, and would run for hours
+
+
+def sample_count(text: str) -> int:
+    """An argparse type: how many architectures `sample` draws, 1 to MAX_SAMPLES."""
+    value = positive_int(text)
+    if value > MAX_SAMPLES:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SAMPLES:,} architectures, got {value:,}")
+    return value
+
+
 def _common(p: argparse.ArgumentParser, outputs: bool = True) -> None:
     p.add_argument("--space", default=DEFAULT_SPACE, choices=list_spaces(), help=f"search space (default {DEFAULT_SPACE})")
     p.add_argument("--task", default=DEFAULT_TASK, choices=list_tasks(),
@@ -36,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="distinct architectures drawn uniformly inside a FLOP window")
     sample.add_argument("--budget", required=True, help="FLOP budget, e.g. 5G, 5.12G, 500M, 5e9")
-    sample.add_argument("-n", type=int, default=16, help="number of architectures (default 16)")
+    sample.add_argument("-n", type=sample_count, default=16,
+                        help=f"number of architectures, 1 to {MAX_SAMPLES:,} (default 16)")
     sample.add_argument("--tol", type=float, default=0.05, help="window is [(1 - tol) * budget, budget] (default 0.05)")
     sample.add_argument("--seed", type=seed_type, default=0, help="random seed, >= 0 (default 0)")
     sample.add_argument("--block", choices=("basic", "bottleneck"), default=None,
@@ -56,7 +68,7 @@ def _space(args: argparse.Namespace) -> SearchSpace:
     return create_space(name, res=args.res or task.flop_res, outputs=args.outputs or task.flop_outputs)
 
 
-MAX_BUILD_PARAMS = 2_000_000_000  # fvcore's count allocates the network: 8 GB of float32 weights at this bound
+from search_spaces.base import MAX_BUILD_PARAMS  # noqa: E402  (fvcore's count allocates the network)
 
 
 def cmd_flops(args: argparse.Namespace) -> None:
