@@ -50,8 +50,8 @@ class CacheConfig:
 
     def validate(self) -> None:
         """Raise DataError naming the first bad value."""
-        if self.res < 16:
-            raise DataError(f"--res must be at least 16, got {self.res}")
+        if not 16 <= self.res <= 4096:
+            raise DataError(f"--res must be 16 to 4096 pixels, got {self.res}")
         if not 0.0 <= self.val_subjects < 1.0:
             raise DataError(f"--val-subjects must be a fraction in [0, 1), got {self.val_subjects}")
         if not 0.0 <= self.test_subjects < 1.0 or self.val_subjects + self.test_subjects >= 1.0:
