@@ -1,0 +1,85 @@
+"""Cases found by issue 16's probe rerun (`benchmarks/probe_cli.py`), kept: each bad input is one line on stderr
+and exit code 2, and the files that were there before are untouched."""
+import pytest
+
+from test_bad_input import code_of, one_line_exit_2, snapshot
+
+ARCH = "d1.1.1.1_w8.16.16.16"
+TRAIN = ["--arch", ARCH, "--epochs", "1", "--batch", "16", "--lr", "16", "--res", "32", "--device", "cpu",
+         "--warmup-steps", "5"]
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["sample", "--budget", "5G", "-n", "0"], ["-n", "positive"]),
+    (["sample", "--budget", "5G", "-n", "1000000000"], ["-n", "at most"]),
+])
+def test_nas_space_sample_counts(capsys, argv, words):
+    from nas.space_cli import main
+    one_line_exit_2(capsys, code_of(main, argv), *words)
+
+
+@pytest.mark.parametrize("extra,words", [
+    (["--arch", "d1.1.1.1_w8.8.8.100000"], ["100000", "too large to build"]),
+    (["--res", "7"], ["res", "16 to 4096"]), (["--res", "100000"], ["res", "16 to 4096"]),
+    (["--batch", "100000000"], ["batch", "65536"]), (["--warmup-steps", "-1"], ["warmup_steps"]),
+    (["--pnp-workers", "0"], ["pnp_workers"]), (["--momentum", "-0.5"], ["momentum"]),
+    (["--weight-decay", "-1"], ["weight_decay"]), (["--resume"], ["--resume", "no last.pt"]),
+])
+def test_nas_train_bounds(cache_dir, tmp_path, capsys, extra, words):
+    from trainers.cli import train_main
+    before = snapshot(cache_dir)
+    code = code_of(train_main, ["--data", str(cache_dir), *TRAIN, "--out", str(tmp_path / "run"), *extra])
+    one_line_exit_2(capsys, code, *words)
+    assert snapshot(cache_dir) == before and not (tmp_path / "run").exists()
+
+
+def test_nas_data_cache_res_bound(tiny_root, tmp_path, capsys):
+    from facedata.cli import main
+    code = code_of(main, ["cache", "--data", str(tiny_root), "--out", str(tmp_path / "c"), "--res", "100000"])
+    one_line_exit_2(capsys, code, "--res", "4096")
+    assert not (tmp_path / "c").exists()
+
+
+# ---------------------------------------------------------------- a full disk under the study (stage 1's study.db)
+def _full_sqlite(path):
+    """An SQLite connection that can grow no further, as on a full disk: writes fail "database or disk is full"."""
+    import sqlite3
+    con = sqlite3.connect(str(path))
+    con.execute("PRAGMA max_page_count = 2")
+    return con
+
+
+def test_a_full_disk_under_the_study_is_one_line_naming_it(tmp_path, capsys):
+    """SQLite's "database or disk is full", raised through SQLAlchemy and Optuna, is one line naming study.db."""
+    import optuna
+
+    from kit.cli import run_main
+    from nas.study import storage_guard
+    db = tmp_path / "run" / "study.db"
+    db.parent.mkdir()
+
+    def body():
+        with storage_guard(f"sqlite:///{db}"):
+            storage = optuna.storages.RDBStorage("sqlite://", engine_kwargs={"creator": lambda: _full_sqlite(db)})
+            optuna.create_study(storage=storage, study_name="s")
+    one_line_exit_2(capsys, run_main("nas-search", body), str(db), "no space left")
+
+
+@pytest.mark.parametrize("wrap", [lambda e: e, lambda e: RuntimeError("Tune failed")])
+def test_disk_full_is_found_behind_wrappers(tmp_path, wrap):
+    import errno
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from nas.study import disk_full
+    raw = sqlite3.OperationalError("database or disk is full")
+    try:
+        try:
+            raise OperationalError("INSERT INTO trials", {}, raw) from raw
+        except OperationalError as exc:
+            raise wrap(exc) from exc
+    except Exception as exc:
+        found = disk_full(exc, f"sqlite:///{tmp_path}/study.db")
+    assert found.errno == errno.ENOSPC and found.filename == f"{tmp_path}/study.db"
+    assert disk_full(sqlite3.OperationalError("no such table: trials"), "sqlite:///x.db") is None
