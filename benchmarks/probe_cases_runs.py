@@ -15,15 +15,11 @@ RESUME = "--out {tmp} --name search --resume"
 
 def _search_flags() -> list:
     """nas-search with one malformed setting each."""
-    bad = [("--budget", "abc"), ("--budget", "-5G"), ("--budget", "0"), ("--budget", "5X"), ("--budget", "1e400"),
-           ("--tol", "1.5"), ("--tol", "-0.1"), ("--trials", "0"), ("--trials", "-1"), ("--trials", "x"),
-           ("--trials", "1e12"), ("--seed", "-1"), ("--proxy-epochs", "0"), ("--proxy-fraction", "0"),
-           ("--proxy-fraction", "2"), ("--proxy-res", "0"), ("--proxy-res", "100000"), ("--top-k", "-1"),
-           ("--controls", "-1"), ("--final-seeds", "0"), ("--final-epochs", "0"), ("--baselines", "resnet35d"),
-           ("--batch", "0"), ("--val-max", "0"), ("--data-res", "0"), ("--synth-subjects", "0"),
-           ("--cpus-per-trial", "-1"), ("--gpus-per-trial", "lots"), ("--gpus-per-trial", "-1"), ("--space", "nope"),
-           ("--task", "nope"), ("--task", "os:system"), ("--time-limit", "-5"), ("--time-limit", "abc"),
-           ("--sampler", "nope"), ("--proxy-score", "nope"), ("--scheduler", "nope"), ("--selection-subjects", "1.5")]
+    bad = [("--budget", "abc"), ("--budget", "-5G"), ("--budget", "1e400"), ("--tol", "1.5"), ("--trials", "0"),
+           ("--trials", "x"), ("--trials", "1e12"), ("--seed", "-1"), ("--proxy-epochs", "0"), ("--proxy-fraction", "2"),
+           ("--proxy-res", "100000"), ("--top-k", "-1"), ("--final-seeds", "0"), ("--baselines", "resnet35d"),
+           ("--batch", "0"), ("--val-max", "0"), ("--cpus-per-trial", "-1"), ("--gpus-per-trial", "lots"),
+           ("--task", "nope"), ("--task", "os:system"), ("--time-limit", "-5")]
     return [case("nas-search", f"{SEARCH} {f} {v}", f"{f} {v}", uses=C, words=(f,)) for f, v in bad]
 
 
@@ -37,7 +33,7 @@ SEARCH_CASES = [
     case("nas-search", f"{SEARCH} --preset nope", "an unknown preset", uses=C, words=("nope",)),
     _preset("42\n", "the number 42"), _preset("- a: 1\n- b: 2\n", "a list of mappings"),
     _preset(PY_TAG, "a python tag"), _preset("trials: [1\n", "truncated YAML"), _preset("triols: 3\n", "a misspelt key"),
-    _preset("", "an empty file"), _preset("trials: -3\n", "negative trials"), _preset(b"\xff\xfe\x00garbage", "binary"),
+    _preset("", "an empty file"), _preset("trials: -3\n", "negative trials"), 
     case("nas-search", f"{SEARCH} --preset {{tmp}}", "preset a folder", uses=C, words=("{tmp}",)),
     case("nas-search", SEARCH.replace("{cache}", "{tmp}/missing"), "--data missing", words=("missing",)),
     case("nas-search", SEARCH.replace("{cache}", "{file}"), "--data a file", words=("{file}",)),
@@ -45,14 +41,11 @@ SEARCH_CASES = [
          words=("empty",)),
     case("nas-search", SEARCH, "manifest cut short", uses=C, setup=cut("cache/manifest.json", 40),
          words=("manifest.json",)),
-    case("nas-search", SEARCH, "manifest of garbage", uses=C, setup=put("cache/manifest.json", "\x00garbage"),
-         words=("manifest.json",)),
     case("nas-search", SEARCH, "manifest says 99 train frames", uses=C,
          setup=sub("cache/manifest.json", r'"train": 24', '"train": 99'), words=("manifest.json",)),
     case("nas-search", SEARCH, "split.npy cut short", uses=C, setup=cut("cache/split.npy", 200), words=("split.npy",)),
-    case("nas-search", SEARCH, "verts.npy empty", uses=C, setup=put("cache/verts.npy", ""), words=("verts.npy",)),
     *[case("nas-search", SEARCH.replace("--name s", f"--name {n}"), f"--name {n}", uses=C, words=("--name",))
-      for n in ("../x", "/abs", "a/b", "''", ".", "..")],
+      for n in ("../x", "/abs", "''")],
     case("nas-search", SEARCH.replace("{tmp}/runs", "{file}"), "--out a file", uses=C, words=("{file}",)),
     case("nas-search", SEARCH.replace("{tmp}/runs", "{file}/sub"), "--out under a file", uses=C, words=("{file}",)),
     case("nas-search", SEARCH.replace("{tmp}/runs", "/proc/probe"), "--out under /proc", uses=C, words=("/proc",)),
@@ -66,8 +59,6 @@ SEARCH_CASES = [
          setup=both(here("search"), cut("search/summary.json", 30)), words=("summary.json",)),
     case("nas-search", RESUME, "--resume, config.yaml garbage", uses=S, setup=put("search/config.yaml", ": : :\n\x00"),
          words=("config.yaml",)),
-    case("nas-search", RESUME, "--resume, config.yaml a list", uses=S, setup=put("search/config.yaml", "- 1\n- 2\n"),
-         words=("config.yaml",)),
     case("nas-search", RESUME, "--resume, config.yaml a python tag", uses=S, setup=put("search/config.yaml", PY_TAG),
          words=("config.yaml",)),
     case("nas-search", RESUME, "--resume, config.yaml trials: many", uses=S,
@@ -77,8 +68,6 @@ SEARCH_CASES = [
     case("nas-search", RESUME, "--resume while another driver holds the run", uses=S,
          setup=both(here("search"), locked("search")), words=("search",)),
     case("nas-search", f"{SEARCH} --storage bogus://x", "a malformed --storage", uses=C, words=("bogus",)),
-    case("nas-search", f"{SEARCH} --storage sqlite:////proc/probe/study.db", "--storage under /proc", uses=C,
-         words=("/proc",)),
     case("nas-search", f"{SEARCH} --address 127.0.0.1:1", "an unreachable --address", uses=C, words=("127.0.0.1:1",)),
     case("nas-search", f"{SEARCH} --proxy-from {{tmp}}/missing", "--proxy-from missing", uses=C, words=("missing",)),
     case("nas-search", f"{SEARCH} --proxy-from {{search}}", "--proxy-from a search run", uses=S, words=("{search}",)),
@@ -100,22 +89,17 @@ REPORT_CASES = [
         ("trials.csv cut mid-number", "trials.csv", cut("search/trials.csv", -40)),
         ("trials.csv of garbage", "trials.csv", put("search/trials.csv", b"\x00\xff garbage\n")),
         ("trials.csv score abc", "trials.csv", sub("search/trials.csv", r"(?<=complete,)[0-9.]+", "abc")),
-        ("trials.csv without header", "trials.csv", sub("search/trials.csv", r"\A[^\n]*\n", "")),
         ("trials.csv empty", "trials.csv", put("search/trials.csv", "")),
         ("final.csv score abc", "final.csv", sub("search/final.csv", r"(?<=,searched,)([^,]*,){2}[0-9.]+",
                                                  r"\g<1>\g<1>abc")),
         ("final.csv cut short", "final.csv", cut("search/final.csv", -60)),
-        ("final.csv without header", "final.csv", sub("search/final.csv", r"\A[^\n]*\n", "")),
         ("summary.json []", "summary.json", put("search/summary.json", "[]")),
         ("summary.json cut short", "summary.json", cut("search/summary.json", 20)),
-        ("summary.json of garbage", "summary.json", put("search/summary.json", b"\xff\xfe\x00")),
         ("summary.json stage1 a number", "summary.json", put("search/summary.json", '{"stage1": 5, "stage2": []}')),
         ("config.yaml garbage", "config.yaml", put("search/config.yaml", ": : :\n\x00")),
         ("config.yaml a python tag", "config.yaml", put("search/config.yaml", PY_TAG)),
-        ("config.yaml a list", "config.yaml", put("search/config.yaml", "- 1\n")),
-        ("config.yaml cut short", "config.yaml", put("search/config.yaml", "budget: [5G\n"))]],
+        ("config.yaml a list", "config.yaml", put("search/config.yaml", "- 1\n"))]],
     case("nas-report", "{search} --format pdf", "an unknown format", uses=R, words=("pdf",)),
-    case("nas-report", "{search} --format ''", "an empty format", uses=R, words=("--format",)),
     case("nas-report", "{search} --out {file}", "--out a file", uses=R, words=("{file}",)),
     case("nas-report", "{search} --out {file}/r", "--out under a file", uses=R, words=("{file}",)),
     case("nas-report", "{search} --out /proc/probe-r", "--out under /proc", uses=R, words=("/proc",)),
@@ -126,7 +110,6 @@ REPORT_CASES = [
         ("jobs.csv of garbage", "jobs.csv", put("fidelity/jobs.csv", b"\x00\xff\n")),
         ("jobs.csv score abc", "jobs.csv", sub("fidelity/jobs.csv", r"(?<=,complete,)[0-9.]+", "abc")),
         ("models.csv of garbage", "models.csv", put("fidelity/models.csv", "a,b\n1\n")),
-        ("models.csv cut short", "models.csv", cut("fidelity/models.csv", -20)),
         ("summary.json cut short", "summary.json", cut("fidelity/summary.json", 20)),
         ("config.yaml a list", "config.yaml", put("fidelity/config.yaml", "- 1\n"))]],
     *[case("nas-report", "{ablate}", f"ablation {what}", uses=A, setup=s, words=(name,)) for what, name, s in [
@@ -140,10 +123,8 @@ ABL = "--data {cache} --epochs 1 --res 32 --batch 16 --out {tmp}/runs --name a"
 ARESUME = "--out {tmp} --name ablate --resume"
 ABLATE_CASES = [
     *[case("nas-ablate", f"{ABL} {f} {v}", f"{f} {v}", uses=C, words=(w or f,)) for f, v, w in [
-        ("--epochs", "0", ""), ("--epochs", "-1", ""), ("--seeds", "0", ""), ("--seed", "-1", ""), ("--res", "0", ""),
-        ("--batch", "0", ""), ("--searched", "d1.1.1_w8.16.16.16", "d1.1.1_w8"), ("--searched", "resnet35d", "resnet35d"),
-        ("--cpus-per-trial", "-1", ""), ("--gpus-per-trial", "lots", ""), ("--time-limit", "-1", ""),
-        ("--name", "../x", "")]],
+        ("--epochs", "0", ""), ("--seeds", "0", ""), ("--seed", "-1", ""), ("--res", "0", ""),
+        ("--searched", "d1.1.1_w8.16.16.16", "d1.1.1_w8"), ("--cpus-per-trial", "-1", ""), ("--name", "../x", "")]],
     case("nas-ablate", f"{ABL} --from-run {{tmp}}/missing", "--from-run missing", uses=C, words=("missing",)),
     case("nas-ablate", f"{ABL} --from-run {{file}}", "--from-run a file", uses=C, words=("{file}",)),
     case("nas-ablate", f"{ABL} --from-run {{tmp}}/empty", "--from-run an empty folder", uses=C, setup=mkdir("empty"),
@@ -179,9 +160,8 @@ FRESUME = "--out {tmp} --name fidelity --resume"
 FC = ("cache", "fidelity")
 FIDELITY_CASES = [
     *[case("nas-fidelity", f"{FID} {f} {v}", f"{f} {v}", uses=C, words=(w or f,)) for f, v, w in [
-        ("--archs", "0", ""), ("--archs", "-1", ""), ("--full-seeds", "0", ""), ("--proxy-seeds", "0", ""),
-        ("--proxies", "nope", "nope"), ("--proxies", "''", ""), ("--preset", "nope", "nope"), ("--budget", "abc", ""),
-        ("--tol", "2", ""), ("--space", "nope", ""), ("--baselines", "resnet35d", "resnet35d"), ("--seed", "-1", ""),
+        ("--archs", "0", ""), ("--full-seeds", "0", ""), ("--proxies", "nope", "nope"), ("--preset", "nope", "nope"),
+        ("--budget", "abc", ""), ("--baselines", "resnet35d", "resnet35d"), ("--seed", "-1", ""),
         ("--name", "../x", "")]],
     case("nas-fidelity", f"{FID} --preset {{tmp}}/p.yaml", "preset the number 42", uses=C, setup=put("p.yaml", "42\n"),
          words=("p.yaml",)),

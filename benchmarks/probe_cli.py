@@ -157,6 +157,12 @@ def execute(case: Case, tmp: Path, where: dict[str, str], timeout: float) -> dic
             "timed_out": timed_out, "seconds": round(time.monotonic() - start, 1)}
 
 
+def named_in(word: str, line: str) -> bool:
+    """Whether the error line names `word`; a flag may be named as its setting (`--val-max`: `val_max`)."""
+    setting = word.lstrip("-")
+    return word in line or (word.startswith("--") and (setting in line or setting.replace("-", "_") in line))
+
+
 def classify(case: Case, r: dict[str, Any], named: bool) -> str:
     """The case's outcome class (see the module's docstring)."""
     if r["traceback"]:
@@ -195,7 +201,7 @@ def probe(case: Case, fixtures: dict[str, Path], timeout: float, keep: bool) -> 
         r["damaged"] = sorted(k for k, v in before.items() if after.get(k) != v)
         r["left_behind"] = sorted(set(after) - set(before))[:10] if not case.ok else []
         last = r["stderr"].splitlines()[-1] if r["stderr"] else ""
-        named = all(w.format(**where) in last for w in case.words)
+        named = all(named_in(w.format(**where), last) for w in case.words)
         return {**record, **r, "class": classify(case, r, named)}
     finally:
         for folder in mounts:
