@@ -126,6 +126,14 @@ class SearchSettings(RunSettings):
     preset: str = option("default", help="smoke | default | a YAML file", cli=False)
     preset_reason: str = option("", help="why the preset was chosen", cli=False)
 
+    def _check_bounds(self) -> None:
+        """SettingsError for an input size or batch past the trainer's bounds, before anything starts."""
+        for key in ("proxy_res", "final_res", "data_res"):
+            if not 16 <= getattr(self, key) <= 4096:  # trainers.train.MIN_RES, MAX_RES
+                raise SettingsError(f"--{key.replace('_', '-')} must be 16 to 4096, got {getattr(self, key)}")
+        if self.batch > 65536:  # trainers.train.MAX_BATCH
+            raise SettingsError(f"--batch must be 1 to 65536, got {self.batch}")
+
     def __post_init__(self) -> None:
         try:
             space = self.search_space()
@@ -147,6 +155,7 @@ class SearchSettings(RunSettings):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise SettingsError(f"--{key.replace('_', '-')} must be a positive whole number, got {value!r}")
+        self._check_bounds()
         if not isinstance(self.seed, int) or self.seed < 0:
             raise SettingsError(f"--seed must be a whole number >= 0, got {self.seed!r}")
         if self.val_max is not None and (not isinstance(self.val_max, int) or self.val_max < 1):
