@@ -302,7 +302,7 @@ class FaceCache:
         path = self.path / f"{name}.npy"
         try:
             arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
             raise CacheError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
         if shape is not None and (arr.shape != shape or arr.dtype != dtype):
             raise CacheError(f"{path}: expected {shape} {dtype}, found {arr.shape} {arr.dtype}")
