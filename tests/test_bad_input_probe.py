@@ -40,6 +40,26 @@ def test_nas_data_cache_res_bound(tiny_root, tmp_path, capsys):
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("argv,words", [
+    (["--proxy-res", "100000"], ["--proxy-res", "16 to 4096"]), (["--batch", "100000"], ["--batch", "65536"]),
+    (["--task", "os:system"], ["os:system", "not a task"]),
+])
+def test_nas_search_settings_found_by_the_probe(tmp_path, capsys, argv, words):
+    from nas.cli import main
+    code = code_of(main, ["--budget", "5G", "--preset", "smoke", "--out", str(tmp_path), "--name", "s", *argv])
+    one_line_exit_2(capsys, code, *words)
+    assert not (tmp_path / "s").exists()
+
+
+def test_nas_search_on_a_cache_with_an_empty_array(cache_dir, tmp_path, capsys):
+    from nas.cli import main
+    (cache_dir / "verts.npy").write_bytes(b"")
+    before = snapshot(cache_dir)
+    code = code_of(main, ["--budget", "5G", "--preset", "smoke", "--data", str(cache_dir), "--out", str(tmp_path / "o")])
+    one_line_exit_2(capsys, code, "verts.npy", "cannot read")
+    assert snapshot(cache_dir) == before and not (tmp_path / "o" / "search").exists()
+
+
 # ---------------------------------------------------------------- a full disk under the study (stage 1's study.db)
 def _full_sqlite(path):
     """An SQLite connection that can grow no further, as on a full disk: writes fail "database or disk is full"."""
