@@ -282,6 +282,9 @@ class FaceCache:
             n, res, verts = (self.manifest["counts"]["total"], self.manifest["res"], self.manifest["num_vertices"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CacheError(f"{manifest_path}: unreadable ({type(exc).__name__}: {exc})") from None
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n, res, verts)):
+            raise CacheError(f"{manifest_path}: counts.total, res and num_vertices must be positive whole numbers, "
+                             f"got {n!r}, {res!r}, {verts!r}")
         if version != FORMAT_VERSION:
             raise CacheError(f"{manifest_path}: format version {version}, this toolkit reads {FORMAT_VERSION}")
         for name, (shape, dtype) in frame_arrays(n, res, verts).items():

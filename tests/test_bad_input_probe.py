@@ -60,6 +60,14 @@ def test_nas_search_on_a_cache_with_an_empty_array(cache_dir, tmp_path, capsys):
     assert snapshot(cache_dir) == before and not (tmp_path / "o" / "search").exists()
 
 
+def test_nas_train_on_a_manifest_whose_res_is_text(cache_dir, tmp_path, capsys):
+    from trainers.cli import train_main
+    manifest = cache_dir / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"res": 32', '"res": "x"'))
+    code = code_of(train_main, ["--data", str(cache_dir), *TRAIN, "--out", str(tmp_path / "run")])
+    one_line_exit_2(capsys, code, "manifest.json", "whole numbers")
+
+
 # ---------------------------------------------------------------- a full disk under the study (stage 1's study.db)
 def _full_sqlite(path):
     """An SQLite connection that can grow no further, as on a full disk: writes fail "database or disk is full"."""
