@@ -225,8 +225,14 @@ def default_notes() -> dict[str, str]:
 
 def make_settings(explicit: Mapping[str, Any], preset: str, preset_reason: str = "") -> SearchSettings:
     """Defaults, overridden by the preset, overridden by the values the user gave explicitly."""
-    values = {**load_preset(preset), **{k: v for k, v in explicit.items() if v is not None}}
-    return SearchSettings(**{**values, "preset": preset, "preset_reason": preset_reason})
+    from_preset = load_preset(preset)
+    given_here = {k: v for k, v in explicit.items() if v is not None}
+    try:
+        return SearchSettings(**{**from_preset, **given_here, "preset": preset, "preset_reason": preset_reason})
+    except SettingsError as exc:  # a bad value the preset file set (not the command line): name the file
+        if Path(preset).suffix and set(from_preset) - set(given_here) and f"{preset}" not in str(exc):
+            raise SettingsError(f"{exc} (set by the preset {preset})") from None
+        raise
 
 
 def load_settings(path: Path) -> SearchSettings:

@@ -68,6 +68,14 @@ def test_nas_train_on_a_manifest_whose_res_is_text(cache_dir, tmp_path, capsys):
     one_line_exit_2(capsys, code, "manifest.json", "whole numbers")
 
 
+def test_a_bad_value_from_a_preset_file_names_the_file(tmp_path, capsys):
+    from nas.cli import main
+    preset = tmp_path / "p.yaml"
+    preset.write_text("proxy_epochs: -3\n")
+    code = code_of(main, ["--budget", "5G", "--preset", str(preset), "--out", str(tmp_path), "--name", "s"])
+    one_line_exit_2(capsys, code, "--proxy-epochs", str(preset))
+
+
 # ---------------------------------------------------------------- a full disk under the study (stage 1's study.db)
 def _full_sqlite(path):
     """An SQLite connection that can grow no further, as on a full disk: writes fail "database or disk is full"."""
