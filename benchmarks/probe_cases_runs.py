@@ -20,7 +20,8 @@ def _search_flags() -> list:
            ("--proxy-res", "100000"), ("--top-k", "-1"), ("--final-seeds", "0"), ("--baselines", "resnet35d"),
            ("--batch", "0"), ("--val-max", "0"), ("--cpus-per-trial", "-1"), ("--gpus-per-trial", "lots"),
            ("--task", "nope"), ("--task", "os:system"), ("--time-limit", "-5")]
-    return [case("nas-search", f"{SEARCH} {f} {v}", f"{f} {v}", uses=C, words=(f,)) for f, v in bad]
+    return [case("nas-search", f"{SEARCH} {f} {v}", f"{f} {v}", uses=C, words=(v if f == "--baselines" else f,))
+            for f, v in bad]
 
 
 def _preset(text: str, what: str) -> object:
