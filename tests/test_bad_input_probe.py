@@ -1,5 +1,7 @@
 """Cases found by issue 16's probe rerun (`benchmarks/probe_cli.py`), kept: each bad input is one line on stderr
 and exit code 2, and the files that were there before are untouched."""
+import re
+
 import pytest
 
 from test_bad_input import code_of, one_line_exit_2, snapshot
@@ -74,6 +76,25 @@ def test_a_bad_value_from_a_preset_file_names_the_file(tmp_path, capsys):
     preset.write_text("proxy_epochs: -3\n")
     code = code_of(main, ["--budget", "5G", "--preset", str(preset), "--out", str(tmp_path), "--name", "s"])
     one_line_exit_2(capsys, code, "--proxy-epochs", str(preset))
+
+
+@pytest.mark.parametrize("name,damage,words", [
+    ("trials.csv", lambda t: re.sub(r"(?<=,complete,)[0-9.]+", "abc", t, count=1), ["line 2", "not a number"]),
+    ("trials.csv", lambda t: "", ["empty"]),
+    ("summary.json", lambda t: '{"stage1": 5, "stage2": []}', ["stage1", "not a stage status"]),
+])
+def test_nas_report_on_tables_damaged_in_their_values(tmp_path, capsys, name, damage, words):
+    import shutil
+
+    from _report_helpers import EXAMPLE_RUN
+    from reports.cli import main
+    run = shutil.copytree(EXAMPLE_RUN, tmp_path / "run")
+    path = run / name
+    text = path.read_text()
+    path.write_text(damage(text))
+    before = snapshot(run)
+    one_line_exit_2(capsys, code_of(main, [str(run)]), str(path), *words)
+    assert snapshot(run) == before
 
 
 # ---------------------------------------------------------------- a full disk under the study (stage 1's study.db)
