@@ -105,9 +105,6 @@ REPORT_CASES = [
     case("nas-report", "{search} --out {ro}/r", "--out on a read-only disk", uses=R, words=("{ro}",)),
     case("nas-report", "{search} --out {full}/r", "--out on a full disk", uses=R, words=("{full}",)),
     *[case("nas-report", "{fidelity}", f"fidelity {what}", uses=F, setup=s, words=(name,)) for what, name, s in [
-        ("jobs.csv cut short", "jobs.csv", cut("fidelity/jobs.csv", -30)),
-        ("jobs.csv of garbage", "jobs.csv", put("fidelity/jobs.csv", b"\x00\xff\n")),
-        ("jobs.csv score abc", "jobs.csv", sub("fidelity/jobs.csv", r"(?<=,complete,)[0-9.]+", "abc")),
         ("models.csv of garbage", "models.csv", put("fidelity/models.csv", "a,b\n1\n")),
         ("summary.json cut short", "summary.json", cut("fidelity/summary.json", 20)),
         ("config.yaml a list", "config.yaml", put("fidelity/config.yaml", "- 1\n"))]],
