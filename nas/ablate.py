@@ -112,6 +112,10 @@ def best_searched(run_dir: Path) -> str:
     run = RunDir(Path(run_dir).resolve())
     if not run.exists():
         raise SettingsError(f"--from-run {run_dir}: not a run folder of nas-search (no config.yaml)")
+    from nas.runs import read_config
+    command = read_config(run.config).get("command")
+    if command not in (None, "nas-search"):  # runs of nas-search before the key was written have none
+        raise SettingsError(f"--from-run {run_dir}: a run of {command}, not of nas-search")
 
     def best(rows: list[dict[str, str]], key: str) -> str | None:
         scored = []

@@ -97,6 +97,17 @@ def test_nas_report_on_tables_damaged_in_their_values(tmp_path, capsys, name, da
     assert snapshot(run) == before
 
 
+def test_nas_ablate_from_a_run_that_is_not_a_search(tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    from nas.ablate_cli import main
+    run = shutil.copytree(Path(__file__).resolve().parents[1] / "docs" / "example_ablation" / "run", tmp_path / "abl")
+    code = main(["--data", str(tmp_path), "--from-run", str(run), "--out", str(tmp_path), "--name", "a"])
+    one_line_exit_2(capsys, code, "a run of nas-ablate, not of nas-search")
+    assert not (tmp_path / "a").exists()
+
+
 # ---------------------------------------------------------------- a full disk under the study (stage 1's study.db)
 def _full_sqlite(path):
     """An SQLite connection that can grow no further, as on a full disk: writes fail "database or disk is full"."""
