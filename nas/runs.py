@@ -94,7 +94,8 @@ def write_table(path: Path, rows: Iterable[Mapping[str, Any]], columns: list[str
 
 
 STAGE_KEYS = ("stage1", "stage2", "ablation")  # summary.json's stage statuses: strings where present
-NUMBERS = frozenset(f.name for f in FIELDS if isinstance(f, Field) and f.numeric)
+# the schema's numeric columns, and `score` (a fidelity job's score; the faces metric in final.csv)
+NUMBERS = frozenset({"score", *(f.name for f in FIELDS if isinstance(f, Field) and f.numeric)})
 
 
 def _check_numbers(path: Path, line: int, row: Mapping[str, str]) -> None:

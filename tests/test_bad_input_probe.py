@@ -108,6 +108,29 @@ def test_nas_ablate_from_a_run_that_is_not_a_search(tmp_path, capsys):
     assert not (tmp_path / "a").exists()
 
 
+@pytest.mark.parametrize("name,damage,words", [
+    ("jobs.csv", lambda t: t[:-30], ["cut short"]),
+    ("jobs.csv", lambda t: re.sub(r"(?<=,complete,)[0-9.]+", "abc", t, count=1), ["score", "not a number"]),
+    ("models.csv", lambda t: "a,b\n1\n", ["fewer cells"]),
+])
+def test_nas_fidelity_resume_on_damaged_tables(tiny_cache, tmp_path, capsys, name, damage, words):
+    import shutil
+    from pathlib import Path
+
+    from nas.fidelity_cli import main
+    run = shutil.copytree(Path(__file__).resolve().parents[1] / "docs" / "results" / "fidelity" / "in_progress" /
+                          "study", tmp_path / "fidelity")
+    config = run / "config.yaml"
+    text = re.sub(r"^data: .*$", f"data: {tiny_cache}", config.read_text(), flags=re.M)
+    text = re.sub(r"^out: .*$", f"out: {tmp_path}", re.sub(r"^name: .*$", "name: fidelity", text, flags=re.M), flags=re.M)
+    config.write_text(text)
+    (run / name).write_text(damage((run / name).read_text()))
+    before = snapshot(run)
+    code = main(["--out", str(tmp_path), "--name", "fidelity", "--resume"])
+    one_line_exit_2(capsys, code, str(run / name), *words)
+    assert snapshot(run) == before  # summary.json untouched, no Ray started
+
+
 # ---------------------------------------------------------------- a full disk under the study (stage 1's study.db)
 def _full_sqlite(path):
     """An SQLite connection that can grow no further, as on a full disk: writes fail "database or disk is full"."""
