@@ -147,7 +147,8 @@ ABLATE_CASES = [
     case("nas-ablate", ARESUME, "--resume, final.csv cut short", uses=("cache", "ablate"),
          setup=both(here("ablate"), cut("ablate/final.csv", -30)), words=("final.csv",)),
     case("nas-ablate", ARESUME, "--resume while another driver holds it", uses=("cache", "ablate"),
-         setup=both(here("ablate"), locked("ablate")), words=("ablate",)),
+         setup=both(here("ablate"), put("ablate/summary.json", '{"ablation": "running"}'), locked("ablate")),
+         words=("ablate",)),
 ]
 
 # ------------------------------------------------------------------ nas-fidelity

@@ -262,6 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=120.0, help="seconds a case may run (default 120)")
     p.add_argument("--only", action="append", default=[], help="run the cases whose id contains this (repeatable)")
     p.add_argument("--fixtures", help="folder of the fixtures, made there once (default: a temporary folder)")
+    p.add_argument("--update", action="store_true",
+                   help="with --only: replace those cases' records in --out's probe.json (the others are kept)")
     p.add_argument("--keep", action="store_true", help="keep every case's folder")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     return p
@@ -284,6 +286,11 @@ def main(argv: list[str] | None = None) -> int:
                   f" {r.get('seconds', 0):6}s  {r['what']}", flush=True)
     seconds = time.monotonic() - start
     out = Path(args.out)
+    if args.update and (out / "probe.json").is_file():
+        kept = json.loads((out / "probe.json").read_text())
+        fresh = {r["id"]: r for r in records}
+        records = [fresh.pop(r["id"], r) for r in kept["cases"]] + list(fresh.values())
+        seconds += kept["seconds"]
     out.mkdir(parents=True, exist_ok=True)
     (out / "probe.json").write_text(json.dumps({"seconds": round(seconds), "tallies": tallies(records),
                                                 "cases": records}, indent=1) + "\n")
