@@ -243,6 +243,8 @@ def markdown(records: list[dict[str, Any]], seconds: float) -> str:
     lines += ["", f"## Cases that are not ok: {len(bad)}", ""]
     lines += [f"- `{r['id']}` {r['class']}: {r['what']} (exit {r.get('exit')}) — "
               f"`{(r.get('stderr') or '').splitlines()[-1][:200] if r.get('stderr') else ''}`" for r in bad] or ["none"]
+    left = [f"`{r['id']}` ({', '.join(r['left_behind'])})" for r in records if r.get("left_behind")]
+    lines += ["", f"New files left behind by cases that failed: {len(left)} " + ("; ".join(left) or "")]
     lines += ["", "## Every case", "", "| id | command | expect | class | exit | lines | s | what | last stderr line |",
               "|---|---|---|---|---|---|---|---|---|"]
     for r in records:

@@ -344,4 +344,3 @@ def test_nas_space_with_stdout_on_a_full_disk():
                               stderr=subprocess.PIPE, text=True, timeout=120)
     err = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(err) == 1 and "no space left" in err[0], done.stderr
-
