@@ -65,7 +65,10 @@ class AblateSettings(RunSettings):
             if not isinstance(value, int) or value < 1:
                 raise SettingsError(f"--{key} must be a positive whole number, got {value!r}")
         try:
-            self.searched = str(self.search_space().parse(self.searched))
+            space = self.search_space()
+            parsed = space.parse(self.searched)
+            space.check_buildable(parsed, str(self.searched))
+            self.searched = str(parsed)
         except SearchSpaceError as exc:
             raise SettingsError(f"--searched: {exc}") from None
         if self.gpus_per_trial is not None and not self.gpus_per_trial >= 0:

@@ -141,7 +141,7 @@ class SearchSettings(RunSettings):
             if self.baselines is None:
                 self.baselines = space.default_baselines(self.window)
             for b in self.baselines:
-                space.parse(b)
+                space.check_buildable(space.parse(b), b)
         except SearchSpaceError as exc:
             raise SettingsError(str(exc)) from None
         choices = {"sampler": SAMPLERS, "scheduler": SCHEDULERS, "proxy_score": _proxies()}

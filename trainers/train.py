@@ -85,6 +85,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         backbones = create_space(self.space)  # a SearchSpaceError (exit 2 at the CLI) for an unknown space
         parsed = backbones.parse(self.arch)  # an ArchError for an unknown architecture
+        backbones.check_buildable(parsed, str(self.arch).strip())  # an ArchError for one too large to build
         self.arch = self.arch.strip() if isinstance(self.arch, str) else backbones.format(parsed)
         self.loss_weights = tuple(dataclasses.astuple(LossWeights.parse(self.loss_weights)))
         positive = {"epochs": self.epochs, "batch": self.batch, "res": self.res, "eval_every": self.eval_every,
