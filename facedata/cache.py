@@ -50,8 +50,8 @@ class CacheConfig:
 
     def validate(self) -> None:
         """Raise DataError naming the first bad value."""
-        if self.res < 16:
-            raise DataError(f"--res must be at least 16, got {self.res}")
+        if not 16 <= self.res <= 4096:
+            raise DataError(f"--res must be 16 to 4096 pixels, got {self.res}")
         if not 0.0 <= self.val_subjects < 1.0:
             raise DataError(f"--val-subjects must be a fraction in [0, 1), got {self.val_subjects}")
         if not 0.0 <= self.test_subjects < 1.0 or self.val_subjects + self.test_subjects >= 1.0:
@@ -283,6 +283,9 @@ class FaceCache:
             n, res, verts = (self.manifest["counts"]["total"], self.manifest["res"], self.manifest["num_vertices"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CacheError(f"{manifest_path}: unreadable ({type(exc).__name__}: {exc})") from None
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (n, res, verts)):
+            raise CacheError(f"{manifest_path}: counts.total, res and num_vertices must be positive whole numbers, "
+                             f"got {n!r}, {res!r}, {verts!r}")
         if version != FORMAT_VERSION:
             raise CacheError(f"{manifest_path}: format version {version}, this toolkit reads {FORMAT_VERSION}")
         for name, (shape, dtype) in frame_arrays(n, res, verts).items():
@@ -303,7 +306,7 @@ class FaceCache:
         path = self.path / f"{name}.npy"
         try:
             arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
             raise CacheError(f"{path}: cannot read ({exc.__class__.__name__}: {exc})") from None
         if shape is not None and (arr.shape != shape or arr.dtype != dtype):
             raise CacheError(f"{path}: expected {shape} {dtype}, found {arr.shape} {arr.dtype}")

@@ -65,7 +65,10 @@ class AblateSettings(RunSettings):
             if not isinstance(value, int) or value < 1:
                 raise SettingsError(f"--{key} must be a positive whole number, got {value!r}")
         try:
-            self.searched = str(self.search_space().parse(self.searched))
+            space = self.search_space()
+            parsed = space.parse(self.searched)
+            space.check_buildable(parsed, str(self.searched))
+            self.searched = str(parsed)
         except SearchSpaceError as exc:
             raise SettingsError(f"--searched: {exc}") from None
         if self.gpus_per_trial is not None and not self.gpus_per_trial >= 0:
@@ -112,6 +115,10 @@ def best_searched(run_dir: Path) -> str:
     run = RunDir(Path(run_dir).resolve())
     if not run.exists():
         raise SettingsError(f"--from-run {run_dir}: not a run folder of nas-search (no config.yaml)")
+    from nas.runs import read_config
+    command = read_config(run.config).get("command")
+    if command not in (None, "nas-search"):  # runs of nas-search before the key was written have none
+        raise SettingsError(f"--from-run {run_dir}: a run of {command}, not of nas-search")
 
     def best(rows: list[dict[str, str]], key: str) -> str | None:
         scored = []

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int | None:
     from nas.cluster import probe
     from nas.driver import discard_if_empty, driving, paused_exit
     from nas.runs import RunDir
-    from nas.study import open_storage
+    from nas.study import open_storage, storage_guard
     from nas.tasks import get_task
 
     settings, resuming = _resolve(args)
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int | None:
     run_dir.root.mkdir(parents=True, exist_ok=True)  # SQLite creates study.db only inside an existing folder
     resume = f"nas-search --name {settings.name} --out {settings.out} --resume"
     try:
-        with driving(run_dir, "nas-search", resume):
+        with driving(run_dir, "nas-search", resume), storage_guard(settings.storage_url):
             open_storage(settings.storage_url)
             search(args, settings, resuming, run_dir, deadline)
     except Paused as exc:

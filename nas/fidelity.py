@@ -93,7 +93,7 @@ class FidelitySettings(RunSettings):
         space = self.search_space()
         check_window(space, self.window)
         for b in self.baselines:
-            space.parse(b)
+            space.check_buildable(space.parse(b), b)
         check_name(self.name)
         if self.command != COMMAND:
             raise SettingsError(f"not a config of {COMMAND} (command: {self.command!r})")

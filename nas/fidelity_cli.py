@@ -75,6 +75,10 @@ def run(args: argparse.Namespace) -> int | None:
     if settings.address and settings.address != "auto":
         probe(settings.address)
     run_dir = RunDir(settings.run_dir)
+    if resuming:  # a damaged table is named before Ray starts and before the summary is touched
+        from nas.runs import read_table
+        for name in ("jobs.csv", "models.csv"):
+            read_table(run_dir.root / name)
     from nas.driver import discard_if_empty, driving, paused_exit
     try:
         with driving(run_dir, "nas-fidelity", f"nas-fidelity --name {settings.name} --out {settings.out} --resume"):

@@ -27,7 +27,7 @@ import yaml
 from kit.atomic import atomic_write, write_csv, write_json
 from kit.config import ConfigError, read_mapping
 from kit.errors import ToolkitError
-from nas.schema import FINAL, TRIALS, Schema
+from nas.schema import FIELDS, FINAL, TRIALS, Field, Schema
 
 ABLATE_COMMAND = "nas-ablate"
 
@@ -93,6 +93,21 @@ def write_table(path: Path, rows: Iterable[Mapping[str, Any]], columns: list[str
     return write_csv(path, rows, columns)
 
 
+STAGE_KEYS = ("stage1", "stage2", "ablation")  # summary.json's stage statuses: strings where present
+# the schema's numeric columns, and `score` (a fidelity job's score; the faces metric in final.csv)
+NUMBERS = frozenset({"score", *(f.name for f in FIELDS if isinstance(f, Field) and f.numeric)})
+
+
+def _check_numbers(path: Path, line: int, row: Mapping[str, str]) -> None:
+    """RunFileError naming the file, line and column where a numeric column of the schema holds no number."""
+    for key, value in row.items():
+        if value and (key in NUMBERS or key.startswith("proxy_")):
+            try:
+                float(value)
+            except ValueError:
+                raise RunFileError(f"{path}: line {line}: {key} is {value!r}, not a number") from None
+
+
 def read_table(path: Path, check: bool = True) -> list[dict[str, str]]:
     """Rows of a CSV table written by `write_table` (empty where the file does not exist yet); RunFileError naming
     the file and row where it was cut short (every table the toolkit writes ends with a newline) or is ragged,
@@ -103,10 +118,13 @@ def read_table(path: Path, check: bool = True) -> list[dict[str, str]]:
     text = path.read_text()  # a UnicodeDecodeError is for the caller: not a text table at all
     if text and not text.endswith("\n"):
         raise RunFileError(f"{path}: cut short in line {text.count(chr(10)) + 1} (the file does not end with a newline)")
+    if not text:
+        raise RunFileError(f"{path}: empty (not even its header line)")
     rows = list(csv.DictReader(text.splitlines()))
     for i, row in enumerate(rows, start=2):
         if None in row or any(v is None for v in row.values()):
             raise RunFileError(f"{path}: line {i} has {'more' if None in row else 'fewer'} cells than the header")
+        _check_numbers(path, i, row)
     if check and path.name == "trials.csv":
         check_trials(RunDir(path.parent), rows)
     return rows
@@ -167,6 +185,9 @@ def read_summary(path: Path) -> dict[str, Any]:
         raise RunFileError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(value, dict):
         raise RunFileError(f"{path}: not a JSON object of a run's summary")
+    for key in STAGE_KEYS:
+        if value.get(key) is not None and not isinstance(value[key], str):
+            raise RunFileError(f"{path}: {key!r} is {value[key]!r}, not a stage status (done, running, partial, ...)")
     return value
 
 

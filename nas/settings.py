@@ -126,6 +126,14 @@ class SearchSettings(RunSettings):
     preset: str = option("default", help="smoke | default | a YAML file", cli=False)
     preset_reason: str = option("", help="why the preset was chosen", cli=False)
 
+    def _check_bounds(self) -> None:
+        """SettingsError for an input size or batch past the trainer's bounds, before anything starts."""
+        for key in ("proxy_res", "final_res", "data_res"):
+            if not 16 <= getattr(self, key) <= 4096:  # trainers.train.MIN_RES, MAX_RES
+                raise SettingsError(f"--{key.replace('_', '-')} must be 16 to 4096, got {getattr(self, key)}")
+        if self.batch > 65536:  # trainers.train.MAX_BATCH
+            raise SettingsError(f"--batch must be 1 to 65536, got {self.batch}")
+
     def __post_init__(self) -> None:
         try:
             space = self.search_space()
@@ -133,7 +141,7 @@ class SearchSettings(RunSettings):
             if self.baselines is None:
                 self.baselines = space.default_baselines(self.window)
             for b in self.baselines:
-                space.parse(b)
+                space.check_buildable(space.parse(b), b)
         except SearchSpaceError as exc:
             raise SettingsError(str(exc)) from None
         choices = {"sampler": SAMPLERS, "scheduler": SCHEDULERS, "proxy_score": _proxies()}
@@ -147,6 +155,7 @@ class SearchSettings(RunSettings):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise SettingsError(f"--{key.replace('_', '-')} must be a positive whole number, got {value!r}")
+        self._check_bounds()
         if not isinstance(self.seed, int) or self.seed < 0:
             raise SettingsError(f"--seed must be a whole number >= 0, got {self.seed!r}")
         if self.val_max is not None and (not isinstance(self.val_max, int) or self.val_max < 1):
@@ -216,8 +225,14 @@ def default_notes() -> dict[str, str]:
 
 def make_settings(explicit: Mapping[str, Any], preset: str, preset_reason: str = "") -> SearchSettings:
     """Defaults, overridden by the preset, overridden by the values the user gave explicitly."""
-    values = {**load_preset(preset), **{k: v for k, v in explicit.items() if v is not None}}
-    return SearchSettings(**{**values, "preset": preset, "preset_reason": preset_reason})
+    from_preset = load_preset(preset)
+    given_here = {k: v for k, v in explicit.items() if v is not None}
+    try:
+        return SearchSettings(**{**from_preset, **given_here, "preset": preset, "preset_reason": preset_reason})
+    except SettingsError as exc:  # a bad value the preset file set (not the command line): name the file
+        if Path(preset).suffix and set(from_preset) - set(given_here) and f"{preset}" not in str(exc):
+            raise SettingsError(f"{exc} (set by the preset {preset})") from None
+        raise
 
 
 def load_settings(path: Path) -> SearchSettings:

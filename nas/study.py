@@ -8,7 +8,9 @@ process opens the study: trials report to Ray Tune, never to the database.
 """
 from __future__ import annotations
 
+import errno
 import math
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -85,12 +87,57 @@ def make_sampler(name: str, param: Parameterisation, seed: int, trials: int) -> 
     raise ValueError(f"unknown sampler {name!r}")
 
 
+SQLITE_FULL = 13  # sqlite3's result code of "database or disk is full"
+
+
+def storage_path(url: str) -> str:
+    """The database file of an SQLite storage URL; any other URL as it is."""
+    prefix = "sqlite:///"
+    return url[len(prefix):] if url.startswith(prefix) and len(url) > len(prefix) else url
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps: SQLAlchemy's `.orig`, Optuna's and Ray's causes and contexts."""
+    todo, seen = [exc], set()
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen or not isinstance(e, BaseException):
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [getattr(e, "orig", None), e.__cause__, e.__context__]
+
+
+def disk_full(exc: BaseException, url: str) -> OSError | None:
+    """OSError(ENOSPC) naming the study's file where `exc` is, or wraps, SQLite's "database or disk is full"."""
+    for e in _chain(exc):
+        if getattr(e, "sqlite_errorcode", None) == SQLITE_FULL or "database or disk is full" in str(e).lower():
+            return OSError(errno.ENOSPC, "No space left on device", storage_path(url))
+    return None
+
+
+@contextmanager
+def storage_guard(url: str) -> Iterator[None]:
+    """A full disk under the study (raw or wrapped by SQLAlchemy, Optuna or Ray Tune) leaves the block as an
+    OSError(ENOSPC) naming the study's file, which the command's edge reports in one line."""
+    try:
+        yield
+    except Exception as exc:
+        full = disk_full(exc, url)
+        if full is None:
+            raise
+        raise full from None
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna RDB storage, with a clear error where the URL is wrong or the server unreachable."""
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}
                                           if not url.startswith("sqlite") else None)
     except Exception as exc:  # SQLAlchemy raises many types (ArgumentError, OperationalError, ...)
+        full = disk_full(exc, url)
+        if full is not None:
+            raise full from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise StorageError(f"cannot open the Optuna storage {url!r}: {first}") from None
 

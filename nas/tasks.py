@@ -11,6 +11,7 @@ from functools import lru_cache
 from kit.errors import ToolkitError
 from kit.task import Task
 
+_METHODS = ("check_data", "prepare_data", "splits", "train", "evaluate")  # what makes a class a Task (a Protocol)
 TASKS: dict[str, str] = {"faces": "trainers.task:FaceTask"}
 DEFAULT_TASK = "faces"
 
@@ -33,6 +34,9 @@ def get_task(name: str = DEFAULT_TASK) -> Task:
         raise TaskError(f"unknown task {name!r}; registered: {', '.join(list_tasks())} (or give module:Class)")
     module, _, attr = path.partition(":")
     try:
-        return getattr(importlib.import_module(module), attr)()
+        cls = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise TaskError(f"task {name!r} cannot be loaded: {exc}") from None
+    if not (isinstance(cls, type) and all(callable(getattr(cls, m, None)) for m in _METHODS)):
+        raise TaskError(f"task {name!r} is not a task: give module:Class of a class with kit.task.Task's methods")
+    return cls()

@@ -20,6 +20,8 @@ import numpy as np
 from search_spaces.budget import FlopWindow, format_flops
 from search_spaces.errors import ArchError, EmptyWindowError, SearchSpaceError
 
+MAX_BUILD_PARAMS = 2_000_000_000  # parameters of the largest network built (fvcore's count, a training): 8 GB
+
 BATCH = 65_536
 """Candidates drawn per numpy batch. Fixed, so that a seed gives the same sequence for any n."""
 
@@ -97,11 +99,19 @@ class SearchSpace(ABC):
         if name.lower() in self.baselines:
             return self.baselines[name.lower()]
         try:
-            return self.parse_text(name)
+            arch = self.parse_text(name)
         except ArchError as exc:
             names = ", ".join(self.baselines)
             raise ArchError(f"unknown {self.name} architecture {spec!r}: give a baseline ({names}) or "
                             f"{self.arch_help} ({exc})") from None
+        return arch
+
+    def check_buildable(self, arch: Any, text: str) -> None:
+        """ArchError where building `arch` would allocate more than MAX_BUILD_PARAMS weights (a typo'd width)."""
+        params = self.complexity(arch).params
+        if params > MAX_BUILD_PARAMS:
+            raise ArchError(f"{text}: {params / 1e9:.1f} G parameters is too large to build (at most "
+                            f"{MAX_BUILD_PARAMS / 1e9:.0f} G, {MAX_BUILD_PARAMS * 4 / 1e9:.0f} GB of weights)")
 
     def format(self, arch: Any) -> str:
         """The canonical text form."""

@@ -47,6 +47,9 @@ def _train(args: argparse.Namespace) -> None:
     space = create_space(config.space)
     name = space.label(space.parse(config.arch))
     out = Path(args.out) if args.out else Path("runs") / "train" / f"{name}-s{config.seed}"
+    if args.resume and not (out / "last.pt").is_file():
+        from kit.config import ConfigError
+        raise ConfigError(f"--resume: {out} holds no run to continue (no last.pt); leave out --resume to start one")
     data = DeviceData.open(args.data, config.device, config.data_mode)
     with one_bar(name) as advance:
         def on_epoch(epoch: int, m: dict) -> None:

@@ -36,6 +36,10 @@ RESUME_FREE = frozenset({"device", "compile", "cudnn_benchmark", "eval_batch", "
                          "check_every", "checkpoint_every"})
 
 
+MIN_RES, MAX_RES = 16, 4096  # network input sizes: below, no feature map is left; above, no memory is
+MAX_BATCH = 65536  # a larger batch is a typo (and would not fit any GPU at the smallest input size)
+
+
 @dataclass
 class TrainConfig:
     """Every setting of one JMLR training; `lr` is for a batch of 512 and scales with `batch`."""
@@ -81,6 +85,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         backbones = create_space(self.space)  # a SearchSpaceError (exit 2 at the CLI) for an unknown space
         parsed = backbones.parse(self.arch)  # an ArchError for an unknown architecture
+        backbones.check_buildable(parsed, str(self.arch).strip())  # an ArchError for one too large to build
         self.arch = self.arch.strip() if isinstance(self.arch, str) else backbones.format(parsed)
         self.loss_weights = tuple(dataclasses.astuple(LossWeights.parse(self.loss_weights)))
         positive = {"epochs": self.epochs, "batch": self.batch, "res": self.res, "eval_every": self.eval_every,
@@ -101,6 +106,22 @@ class TrainConfig:
             raise ConfigError(f"data_mode must be one of {MODES}, got {self.data_mode!r}")
         if self.val_max is not None and self.val_max < 1:
             raise ConfigError(f"val_max must be positive, got {self.val_max}")
+        self._check_bounds()
+
+    def _check_bounds(self) -> None:
+        """ConfigError for a size past its stated bound (it would only fail later, allocating) or a negative rate."""
+        for name, value, low, high in (("res", self.res, MIN_RES, MAX_RES), ("batch", self.batch, 1, MAX_BATCH),
+                                       ("eval_batch", self.eval_batch, 1, MAX_BATCH)):
+            if not low <= value <= high:
+                raise ConfigError(f"{name} must be {low} to {high}, got {value}")
+        if self.pnp_workers is not None and (not isinstance(self.pnp_workers, int) or self.pnp_workers < 1):
+            raise ConfigError(f"pnp_workers must be a positive whole number, got {self.pnp_workers!r}")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ConfigError(f"warmup_steps must be a whole number >= 0, got {self.warmup_steps!r}")
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ConfigError(f"weight_decay must be a number >= 0, got {self.weight_decay}")
 
     @property
     def weights(self) -> LossWeights:
