@@ -19,7 +19,8 @@ from typing import Any, Iterator
 from kit.errors import ToolkitError
 from kit.lock import run_lock
 from nas.deadline import PAUSED_EXIT, Paused
-from nas.runs import RunDir, RunFileError, check_trials, read_summary, read_table, update_summary
+from nas.runs import (RunDir, RunFileError, check_trials, read_summary, read_table, study_location,
+                      update_summary)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -68,6 +69,10 @@ def _check_tables(run: RunDir) -> None:
         rows = read_table(run.trials, check=False)
     except (RunFileError, UnicodeDecodeError):
         return
+    where = study_location(run)
+    if rows and where is not None and not where[0].is_file():  # its study was made before any trial was listed
+        raise RunFileError(f"{run.trials}: lists {len(rows)} trials but the run's study {where[0]} is missing; "
+                           "copy study.db back beside it, or start a new --name")
     check_trials(run, rows)
 
 

@@ -131,9 +131,15 @@ def read_table(path: Path, check: bool = True) -> list[dict[str, str]]:
 
 
 def study_file(run: RunDir) -> tuple[Path, str] | None:
-    """The SQLite file and name of a search run's Optuna study, where both can be known: None for another
-    command's run, an unreadable config.yaml (its reader says so), a study in a database server (not contacted
-    to read a table) or a file that is not there (a run folder copied without its study)."""
+    """The SQLite file and name of a search run's Optuna study, where both can be known and the file is there
+    (None also for a run folder copied without its study)."""
+    found = study_location(run)
+    return found if found is not None and found[0].is_file() else None
+
+
+def study_location(run: RunDir) -> tuple[Path, str] | None:
+    """Where a search run's SQLite study should be, and its name: None for another command's run, an unreadable
+    config.yaml (its reader says so) or a study in a database server (not contacted to read a table)."""
     try:
         config = read_config(run.config)
     except ValueError:
@@ -150,7 +156,7 @@ def study_file(run: RunDir) -> tuple[Path, str] | None:
     else:
         db = run.root / "study.db"
     name = config.get("name") or run.root.name
-    return (db, str(name)) if db.is_file() else None
+    return db, str(name)
 
 
 def check_trials(run: RunDir, rows: list[dict[str, str]] | None = None) -> None:

@@ -330,3 +330,18 @@ def test_resume_refuses_trials_that_disagree_with_the_study(search_run, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "trials.csv: line 6: trial 9 is not in the study" in err[0], err
     assert {p.name: p.read_bytes() for p in search_run.root.iterdir() if p.name != ".lock"} == before
+
+
+def test_resume_refuses_a_run_folder_copied_without_its_study(search_run, capsys):
+    """trials.csv lists trials but study.db is gone: resuming would start a new search into the same folder."""
+    from nas.cli import main
+    from nas.runs import write_yaml
+    from nas.settings import make_settings
+    settings = make_settings({"budget": "5G", "name": "search", "out": str(search_run.root.parent)}, "smoke")
+    write_yaml(search_run.config, settings.to_dict())
+    (search_run.root / "study.db").unlink()
+    before = {p.name: p.read_bytes() for p in search_run.root.iterdir() if p.name != ".lock"}
+    code = main(["--name", "search", "--out", str(search_run.root.parent), "--resume"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "lists 4 trials" in err[0] and "study.db is missing" in err[0], err
+    assert {p.name: p.read_bytes() for p in search_run.root.iterdir() if p.name != ".lock"} == before
