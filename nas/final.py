@@ -124,18 +124,29 @@ def stage2_slots(s: SearchSettings, run: RunDir, data: Path, arch: str, cluster:
 
 
 def expect_durations(deadline: Deadline, run: RunDir, key: str, kind: str | Callable[[Mapping[str, Any]], str],
-                     rows: list[dict[str, Any]], epochs: int, per_gpu: int | None = None) -> None:
+                     rows: list[dict[str, Any]], epochs: int, per_gpu: int | None = None,
+                     share: float | None = None) -> None:
     """What `deadline` knows of a stage's trainings: the wall times of finished ones in `rows` (their kind: `kind`,
     or `kind(row)`), and, for a single kind, the packing probe's measurement stored under `key` in summary.json
-    (`per_gpu` trainings sharing a GPU; default: the packing's)."""
+    (`per_gpu` trainings sharing a GPU; default: the packing's). With `share`, only rows that ran on that GPU share
+    are learned from."""
     kind_of = kind if callable(kind) else (lambda row: kind)
-    deadline.learn_rows([r for r in rows if is_done(r)], kind_of)
+    deadline.learn_rows([r for r in rows if is_done(r) and same_share(r, share)], kind_of)
     if callable(kind):
         return  # several kinds of training (the study's proxy schedules): one probe cannot stand for them all
     packing = read_summary(run.summary).get(key) or {}
     guess = probe_guess(packing.get("measure") or {}, epochs, 1, per_gpu or int(packing.get("per_gpu", 1)))
     if guess is not None:
         deadline.guess(kind, guess)
+
+
+def same_share(row: Mapping[str, Any], share: float | None) -> bool:
+    """Whether a finished row ran on the GPU share the next trainings get (a row or a stage that does not say
+    counts as the same): five trainings side by side each take ~5x as long as one alone."""
+    try:
+        return share is None or row.get("gpu_share") in (None, "") or abs(float(row["gpu_share"]) - share) < 1e-6
+    except (TypeError, ValueError):
+        return True
 
 
 def stage2_jobs(s: SearchSettings, models: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

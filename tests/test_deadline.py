@@ -103,3 +103,24 @@ def test_a_study_pauses_at_its_limit_and_finishes_on_resume(tiny_cache, tmp_path
     summary = json.loads((tmp_path / "t" / "summary.json").read_text())
     assert summary["fidelity"] == "done" and not summary.get("paused")
     assert all(Status.parse(r["status"]) == Status.COMPLETE for r in read_table(tmp_path / "t" / "jobs.csv"))
+
+
+def test_walls_measured_on_another_gpu_share_do_not_hold_back_trainings_alone(tmp_path):
+    """Five trainings side by side each took 348 s; one alone (the probe: ~57 s) must not be expected to take 348."""
+    from nas.final import expect_durations
+    from nas.runs import RunDir, update_summary
+    run = RunDir(tmp_path / "study")
+    run.root.mkdir()
+    update_summary(run.summary, packing_full={"per_gpu": 5, "measure": {"setup_s": 0.24, "epoch_s": 5.46,
+                                                                         "val_s": 1.72}})
+    rows = [{"status": "complete", "wall_s": "348.0", "gpu_share": "0.2"},
+            {"status": "complete", "wall_s": "60.0", "gpu_share": ""}]  # a table that does not say: counted
+    alone = Deadline.after(10)
+    expect_durations(alone, run, "packing_full", "full", rows, epochs=10, per_gpu=1, share=1.0)
+    assert alone.expected("full") == 60.0
+    packed = Deadline.after(10)
+    expect_durations(packed, run, "packing_full", "full", rows, epochs=10, per_gpu=5, share=0.2)
+    assert packed.expected("full") == 348.0
+    fresh = Deadline.after(10)
+    expect_durations(fresh, run, "packing_full", "full", rows[:1], epochs=10, per_gpu=1, share=1.0)
+    assert fresh.expected("full") == pytest.approx(0.24 + 10 * 5.46 + 1.72)  # the probe's guess, alone
