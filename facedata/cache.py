@@ -21,6 +21,7 @@ from facedata.conventions import project
 from facedata.errors import CacheError, DataError, LayoutError
 from facedata.parallel import run_jobs
 from kit.atomic import staged_folder
+from kit.limits import MAX_RES, MIN_RES
 from facedata.wcpa import SYNTH_MARKER, WcpaLayout, read_image, read_info, read_landmarks, read_layout
 
 FORMAT_VERSION = 1
@@ -50,8 +51,8 @@ class CacheConfig:
 
     def validate(self) -> None:
         """Raise DataError naming the first bad value."""
-        if not 16 <= self.res <= 4096:
-            raise DataError(f"--res must be 16 to 4096 pixels, got {self.res}")
+        if not MIN_RES <= self.res <= MAX_RES:
+            raise DataError(f"--res must be {MIN_RES} to {MAX_RES} pixels, got {self.res}")
         if not 0.0 <= self.val_subjects < 1.0:
             raise DataError(f"--val-subjects must be a fraction in [0, 1), got {self.val_subjects}")
         if not 0.0 <= self.test_subjects < 1.0 or self.val_subjects + self.test_subjects >= 1.0:

@@ -23,6 +23,7 @@ from facedata.obj_io import format_obj
 from facedata.parallel import run_jobs
 from facedata.render import random_lighting, render_face
 from kit.atomic import staged_folder
+from kit.limits import MAX_IMAGE
 from facedata.wcpa import SYNTH_MARKER
 from facedata.scene import detector_landmarks, random_background, sample_expressions, sample_poses
 
@@ -52,8 +53,8 @@ class SynthConfig:
                 raise DataError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if not 0.0 <= self.test_subjects < 1.0:
             raise DataError(f"--test-subjects must be a fraction in [0, 1), got {self.test_subjects}")
-        if not 64 <= self.size <= 4096:
-            raise DataError(f"--size must be 64 to 4096 pixels, got {self.size}")
+        if not 64 <= self.size <= MAX_IMAGE:
+            raise DataError(f"--size must be 64 to {MAX_IMAGE} pixels, got {self.size}")
 
 
 @dataclass

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from kit.limits import MAX_BATCH, MAX_RES, MIN_RES
 from kit.config import ConfigError, option, overrides, read_mapping
 from kit.config import seed as seed_type
 from kit.errors import ToolkitError
@@ -129,10 +130,11 @@ class SearchSettings(RunSettings):
     def _check_bounds(self) -> None:
         """SettingsError for an input size or batch past the trainer's bounds, before anything starts."""
         for key in ("proxy_res", "final_res", "data_res"):
-            if not 16 <= getattr(self, key) <= 4096:  # trainers.train.MIN_RES, MAX_RES
-                raise SettingsError(f"--{key.replace('_', '-')} must be 16 to 4096, got {getattr(self, key)}")
-        if self.batch > 65536:  # trainers.train.MAX_BATCH
-            raise SettingsError(f"--batch must be 1 to 65536, got {self.batch}")
+            if not MIN_RES <= getattr(self, key) <= MAX_RES:
+                raise SettingsError(f"--{key.replace('_', '-')} must be {MIN_RES} to {MAX_RES}, "
+                                    f"got {getattr(self, key)}")
+        if self.batch > MAX_BATCH:
+            raise SettingsError(f"--batch must be 1 to {MAX_BATCH}, got {self.batch}")
 
     def __post_init__(self) -> None:
         try:
@@ -229,10 +231,19 @@ def make_settings(explicit: Mapping[str, Any], preset: str, preset_reason: str =
     given_here = {k: v for k, v in explicit.items() if v is not None}
     try:
         return SearchSettings(**{**from_preset, **given_here, "preset": preset, "preset_reason": preset_reason})
-    except SettingsError as exc:  # a bad value the preset file set (not the command line): name the file
-        if Path(preset).suffix and set(from_preset) - set(given_here) and f"{preset}" not in str(exc):
-            raise SettingsError(f"{exc} (set by the preset {preset})") from None
-        raise
+    except SettingsError as exc:
+        if not Path(preset).suffix or preset in str(exc) or not _valid(given_here):
+            raise  # a named preset, or a bad value of the command line's own
+        raise SettingsError(f"{exc} (set by the preset {preset})") from None
+
+
+def _valid(values: Mapping[str, Any]) -> bool:
+    """Whether `values` alone (over the defaults, without any preset) make valid settings."""
+    try:
+        SearchSettings(**values)
+    except (SettingsError, TypeError):
+        return False
+    return True
 
 
 def load_settings(path: Path) -> SearchSettings:

@@ -344,3 +344,12 @@ def test_nas_space_with_stdout_on_a_full_disk():
                               stderr=subprocess.PIPE, text=True, timeout=120)
     err = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(err) == 1 and "no space left" in err[0], done.stderr
+
+
+def test_a_bad_command_line_value_is_not_blamed_on_the_preset_file(tmp_path, capsys):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("trials: 2\n")
+    code = nas_search(["--budget", "5G", "--preset", str(preset), "--seed", "-1", "--out", str(tmp_path),
+                       "--name", "s"])
+    line = one_line_exit_2(capsys, code, "--seed")
+    assert str(preset) not in line

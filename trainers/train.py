@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from search_spaces import DEFAULT_SPACE, create_space
+from kit.limits import MAX_BATCH, MAX_RES, MIN_RES
 from kit.atomic import write_csv, write_json
 from kit.config import option
 from kit.config import seed as seed_type
@@ -34,10 +35,6 @@ from trainers.targets import pixels_to_unit, rescale_points, verts_to_target
 # settings that may change between a run and its resumption without changing what it computes
 RESUME_FREE = frozenset({"device", "compile", "cudnn_benchmark", "eval_batch", "data_mode", "pnp_workers", "pnp",
                          "check_every", "checkpoint_every"})
-
-
-MIN_RES, MAX_RES = 16, 4096  # network input sizes: below, no feature map is left; above, no memory is
-MAX_BATCH = 65536  # a larger batch is a typo (and would not fit any GPU at the smallest input size)
 
 
 @dataclass
