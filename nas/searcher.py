@@ -6,8 +6,8 @@ Differences from the stock searcher, each for a pitfall users of Ray Tune and Op
 - a trial that errored in Ray is told FAIL only once the callback has its error message, so the
   reason is kept too;
 - the proposed architecture, its FLOPs and parameters are stored with each trial;
-- the study is never pickled into Tune's experiment state: resume reloads it from its storage, so
-  the sampler continues from everything it learnt.
+- the study, its sampler and storage are never pickled into Tune's experiment state: resume reloads the
+  study from its storage, so the sampler continues from everything it learnt.
 """
 from __future__ import annotations
 
@@ -110,6 +110,11 @@ class StudySearch(OptunaSearch):
     # Resume goes through the study's storage, not through a pickle of this object.
     def save(self, checkpoint_path: str) -> None:
         pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tuner() pickles its search algorithm into the run folder for Tuner.restore, which this toolkit never
+        # uses. The live study, sampler and storage stay out: Optuna 5's GA samplers (nsga2) hold a thread lock.
+        return {**self.__dict__, "_ot_study": None, "_sampler": None, "_storage": None, "_ot_trials": {}}
 
     def restore(self, checkpoint_path: str) -> None:
         pass

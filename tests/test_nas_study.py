@@ -3,11 +3,13 @@ import math
 
 import optuna
 import pytest
+from ray import cloudpickle
 from optuna.trial import TrialState
 
 from _spaces import SPACE, analytic_flops, resolve_arch
 from nas.schema import run_schema
 from nas.searcher import StudySearch
+from nas.settings import SAMPLERS
 from nas.study import (INTERRUPTED, StorageError, finished_trials, load_study, make_sampler, open_storage,
                        reconcile, trial_rows)
 from search_spaces import FlopWindow
@@ -59,6 +61,16 @@ def test_every_proposal_is_feasible(tmp_path, sampler):
         assert analytic_flops(arch) in PARAM.window
         s.on_trial_complete(f"t{i}", {"proxy": float(sum(arch.depths)), "epoch": 3})
     assert len(finished_trials(load_study(url(tmp_path), "s"))) == 14
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_the_searcher_pickles_for_tune_without_its_study(tmp_path, sampler):
+    # Tuner() pickles its search algorithm; Optuna 5's NSGA-II sampler holds a thread lock, so the study stays out
+    s = searcher(url(tmp_path), sampler)
+    s.suggest("t0")
+    state = cloudpickle.loads(cloudpickle.dumps(s)).__dict__
+    assert state["_ot_study"] is None and state["_sampler"] is None and state["_ot_trials"] == {}
+    assert s.study.trials and s._sampler is not None  # the live searcher keeps them
 
 
 def test_regnet_resume_continues_the_sequence(tmp_path):
