@@ -94,16 +94,10 @@ def ablate(settings: Any, resuming: bool, run_dir: Any, task: Any, ref: str, tit
     import ray
     from nas.ablate import run_ablation
     from nas.cli import print_comparison
-    from nas.cluster import cluster_size, connect
-    from nas.driver import record_data
-    from nas.runs import write_yaml
-    connect(settings.address, settings.verbose)
-    if not resuming:
-        write_yaml(run_dir.config, settings.to_dict())
-    print(f"nas-ablate: run folder {run_dir.root}; searched architecture {settings.searched}")
-    data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=settings.res, seed=settings.seed,
-                             size={"subjects": 1, "frames_per_subject": 1})
-    record_data(run_dir, task, data, embedded=settings.data is None)
+    from nas.cluster import cluster_size
+    from nas.driver import begin_given_data
+    data = begin_given_data("nas-ablate", settings, run_dir, task, resuming, settings.res)
+    print(f"nas-ablate: searched architecture {settings.searched}")
     rows = run_ablation(settings, run_dir, data, cluster_size(), deadline=deadline)
     print_comparison(rows, task.metric, ref=ref, title=title)
     print(f"nas-ablate: render it with: nas-report {run_dir.root}")

@@ -137,6 +137,21 @@ def paused_exit(prog: str, exc: Paused) -> int:
     return PAUSED_EXIT
 
 
+def begin_given_data(command: str, settings: Any, run: RunDir, task: Any, resuming: bool, res: int) -> Path:
+    """How a run on a given cache starts (nas-ablate, nas-fidelity): join Ray, write a new run's resolved
+    config, open the cache and record its provenance; returns the cache's path."""
+    from nas.cluster import connect
+    from nas.runs import write_yaml
+    connect(settings.address, settings.verbose)
+    if not resuming:
+        write_yaml(run.config, settings.to_dict())
+    print(f"{command}: run folder {run.root}")
+    data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=res, seed=settings.seed,
+                             size={"subjects": 1, "frames_per_subject": 1})  # unused: these commands need --data
+    record_data(run, task, data, embedded=False)
+    return data
+
+
 def record_data(run: RunDir, task: Any, data: Path, embedded: bool) -> None:
     """summary.json's provenance of the data: where it is, synthetic or not, and the subjects of each split."""
     splits = task.splits(str(data))

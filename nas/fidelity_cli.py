@@ -92,17 +92,11 @@ def run(args: argparse.Namespace) -> int | None:
 def study(settings: Any, resuming: bool, run_dir: Any, task: Any, deadline: Any = None) -> None:
     """Join Ray, run what is missing of the study, print the fidelity table."""
     import ray
-    from nas.cluster import cluster_size, connect
+    from nas.cluster import cluster_size
+    from nas.driver import begin_given_data
     from nas.fidelity import run_study
-    from nas.driver import record_data
-    from nas.runs import read_table, write_yaml
-    connect(settings.address, settings.verbose)
-    if not resuming:
-        write_yaml(run_dir.config, settings.to_dict())
-    print(f"nas-fidelity: run folder {run_dir.root}")
-    data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=settings.final_res, seed=settings.seed,
-                             size={"subjects": 1, "frames_per_subject": 1})
-    record_data(run_dir, task, data, embedded=settings.data is None)
+    from nas.runs import read_table
+    data = begin_given_data("nas-fidelity", settings, run_dir, task, resuming, settings.final_res)
     run_study(settings, run_dir, data, cluster_size(), deadline=deadline)
     print_fidelity(read_table(run_dir.root / "fidelity.csv"))
     print(f"nas-fidelity: render it with: nas-report {run_dir.root}")
