@@ -36,6 +36,7 @@ class Measure:
     epoch_s: float  # one training epoch of the plan
     val_s: float  # one validation
     img_s: float  # training images per second
+    device_used_gb: float = 0.0  # the GPU's used memory after the probe (it runs alone): checks footprint_gb
 
     def duty(self, epochs: int, validations: int) -> float:
         """The share of a training's wall time that the GPU spends training."""
@@ -95,7 +96,7 @@ def probe(task_name: str, plan: Any, arch: str) -> dict[str, float]:
     free, total = torch.cuda.mem_get_info()
     return {"footprint_gb": torch.cuda.memory_reserved() / 1e9 + CONTEXT_GB, "gpu_gb": total / 1e9,
             "setup_s": max(wall - row["train_s"] - row.get("val_s", 0.0), 0.0), "epoch_s": row["train_s"],
-            "val_s": row.get("val_s", 0.0), "img_s": row["images_per_s"]}
+            "val_s": row.get("val_s", 0.0), "img_s": row["images_per_s"], "device_used_gb": (total - free) / 1e9}
 
 
 def calibrate(task_name: str, plan: Any, arch: str) -> Measure:

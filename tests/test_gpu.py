@@ -8,6 +8,7 @@ or two: run it before a long GPU job, so that a broken CUDA path costs seconds, 
 import math
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -22,6 +23,8 @@ from trainers.pose import solve_pose
 from trainers.pose_batch import solve_pose_batch
 
 DEVICE = "cuda"
+TESTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS.parent / "benchmarks"))
 SMALL = "d1.1.1.1_w8.16.16.16"
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(DEVICE == "cuda" and not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -71,19 +74,37 @@ def test_measured_speed_on_the_gpu_graphs_the_batch1_forward_and_restores_flags(
     from trainers.speed import SPEED_KEYS, SpeedConfig, measure_speed
     from trainers.train import TrainConfig
 
-    flags = (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    config = TrainConfig(arch="resnet18d", res=128, batch=32, device=DEVICE)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = measure_speed(config, SpeedConfig(batch_train=32, batch_infer=32, res=128, warmup=3, steps=5,
-                                                   repeats=30, device=DEVICE))
+    backend = torch.backends
+    saved = (backend.cudnn.benchmark, backend.cuda.matmul.allow_tf32, backend.cudnn.allow_tf32)
+    backend.cudnn.benchmark = backend.cuda.matmul.allow_tf32 = backend.cudnn.allow_tf32 = False  # training sets all
+    try:
+        config = TrainConfig(arch="resnet18d", res=128, batch=32, device=DEVICE)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = measure_speed(config, SpeedConfig(batch_train=32, batch_infer=32, res=128, warmup=3, steps=5,
+                                                       repeats=30, device=DEVICE))
+        flags = (backend.cudnn.benchmark, backend.cuda.matmul.allow_tf32, backend.cudnn.allow_tf32)
+    finally:
+        backend.cudnn.benchmark, backend.cuda.matmul.allow_tf32, backend.cudnn.allow_tf32 = saved
+    assert flags == (False, False, False)
     assert not [w for w in caught if "CUDA graph" in str(w.message)]  # the latency came from a graph's replay
     assert result["speed_device"] == torch.cuda.get_device_name()
     for key in SPEED_KEYS:
         assert math.isfinite(result[key]) and result[key] >= 0, key
     assert result["train_img_s"] > 0 and result["infer_img_s"] > result["train_img_s"]  # no backward
-    assert (torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
-            torch.backends.cudnn.allow_tf32) == flags
+
+
+def test_a_forward_that_cannot_be_captured_is_timed_eagerly_and_leaves_cuda_usable():
+    from trainers.speed import graphed
+
+    device = torch.device(DEVICE, torch.cuda.current_device())
+    x = torch.ones(4, device=device)
+    default = torch.cuda.current_stream(device)
+    with pytest.warns(RuntimeWarning, match="CUDA graph capture failed"):
+        assert graphed(lambda: x * float(x.sum().item()), device) is None  # .item() syncs: no capture
+    assert torch.cuda.current_stream(device) == default
+    y = torch.arange(1000, device=device, dtype=torch.float32)  # allocations and kernels work as before
+    assert float((y * 2).sum().item()) == 999000.0
 
 
 def test_a_finished_trial_hands_its_cached_gpu_memory_back():
@@ -105,6 +126,7 @@ def test_the_packing_probe_measures_a_training_on_the_gpu(tiny_cache):
                      batch=8, val_max=8, seed=0)
     m = Measure(**probe("faces", plan, SMALL))
     assert m.footprint_gb > CONTEXT_GB and m.gpu_gb > m.footprint_gb
+    assert m.device_used_gb >= m.footprint_gb - CONTEXT_GB  # the whole GPU's use holds the allocator's
     assert m.epoch_s > 0 and m.val_s > 0 and m.setup_s >= 0 and m.img_s > 0
     assert 1 <= per_gpu(m, 1, 1, cpus_per_gpu=os.cpu_count() or 1).per_gpu <= 8
 
@@ -118,7 +140,10 @@ def test_stage1_on_the_gpu_packs_by_the_probe_and_finishes_every_trial(tiny_cach
     from nas.search import run_stage1
     from nas.settings import make_settings
 
+    from ray_local import kill_ray  # benchmarks/ray_local.py, as the CPU tests' Ray fixture
     folder = Path(tempfile.mkdtemp(prefix="nasray-gpu-", dir="/tmp"))
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(TESTS.parent), *filter(None, [saved])])
     ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, _temp_dir=str(folder), log_to_driver=False)
     try:
         values = {"budget": "5G", "data": str(tiny_cache), "trials": 4, "proxy_epochs": 2, "proxy_res": 32,
@@ -136,4 +161,9 @@ def test_stage1_on_the_gpu_packs_by_the_probe_and_finishes_every_trial(tiny_cach
         assert len(optuna.load_study(study_name="gpu", storage=s.storage_url).trials) == 4
     finally:
         ray.shutdown()
+        kill_ray(folder)
         shutil.rmtree(folder, ignore_errors=True)
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved

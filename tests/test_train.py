@@ -103,3 +103,18 @@ def test_streamed_data_trains_like_resident_data(synth_cache):
 def test_other_input_size_and_geometric_augmentation(synth_cache):
     result = train(config(epochs=2, res=24, geo_aug=0.5, jitter=False), synth_cache)
     assert result.gflops > 0 and np.isfinite(result.score)
+
+
+def test_a_resume_on_another_device_gives_the_buffers_the_weights_layout():
+    # a run started on the CPU (contiguous) and resumed on CUDA (channels_last, fused SGD, which refuses mixed strides)
+    from trainers.train import match_state_layout
+    weight = torch.nn.Parameter(torch.randn(8, 3, 3, 3).contiguous(memory_format=torch.channels_last))
+    bias = torch.nn.Parameter(torch.randn(8))
+    optimizer = torch.optim.SGD([weight, bias], lr=0.1, momentum=0.9)
+    buffer = torch.randn(8, 3, 3, 3)  # contiguous, as saved by the CPU run
+    optimizer.state[weight] = {"momentum_buffer": buffer.clone()}
+    optimizer.state[bias] = {"momentum_buffer": torch.ones(8)}
+    match_state_layout(optimizer)
+    moved = optimizer.state[weight]["momentum_buffer"]
+    assert moved.stride() == weight.stride() and torch.equal(moved, buffer)
+    assert torch.equal(optimizer.state[bias]["momentum_buffer"], torch.ones(8))

@@ -178,17 +178,35 @@ def one_call_ms(fn: Callable[[], Any], device: torch.device) -> float:
 
 def graphed(forward: Callable[[], torch.Tensor], device: torch.device) -> Callable[[], Any] | None:
     """`forward` captured in a CUDA graph (its replay), or None with a warning where capture fails."""
+    prev = torch.cuda.current_stream(device)
+    side, pool, graph = torch.cuda.Stream(device), torch.cuda.graph_pool_handle(), torch.cuda.CUDAGraph()
     try:
-        side = torch.cuda.Stream(device)
-        side.wait_stream(torch.cuda.current_stream(device))
+        side.wait_stream(prev)
         with torch.cuda.stream(side):
             for _ in range(3):  # warm-up (and cuDNN autotuning) outside the capture, as CUDA graphs ask
                 forward()
-        torch.cuda.current_stream(device).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        prev.wait_stream(side)
+        with torch.cuda.graph(graph, pool=pool, stream=side, capture_error_mode="thread_local"):
             forward()
-        return graph.replay
     except RuntimeError as exc:  # capture is not possible everywhere: time the eager forward instead
-        warnings.warn(f"batch-1 latency measured eagerly: CUDA graph capture failed ({exc})", RuntimeWarning)
+        _abandon_capture(prev, pool, device)
+        warnings.warn(f"batch-1 latency measured eagerly: CUDA graph capture failed ({exc.__context__ or exc})",
+                      RuntimeWarning)
         return None
+
+    def replay() -> None:
+        graph.replay()
+    replay.forward = forward  # type: ignore[attr-defined]  # keeps the captured input tensor alive
+    return replay
+
+
+def _abandon_capture(prev: torch.cuda.Stream, pool: Any, device: torch.device) -> None:
+    """Undo what a capture that raised leaves behind: torch's `graph.__exit__` skips restoring the stream, and the
+    allocator still routes this device's allocations to the graph's pool, when `capture_end` raises."""
+    torch.cuda.set_stream(prev)
+    end_pool = getattr(torch._C, "_cuda_endAllocateToPool", None)  # no public API for it
+    if end_pool is not None:
+        with contextlib.suppress(RuntimeError):
+            end_pool(device.index if device.index is not None else torch.cuda.current_device(), pool)
+    with contextlib.suppress(RuntimeError):
+        torch.cuda.synchronize(device)

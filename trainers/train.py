@@ -233,6 +233,7 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
         check_topology(ckpt, topo.signature(), ckpt_path, "the cache")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        match_state_layout(optimizer)
         start_epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
     if out:
         write_json(out / "config.json", {**config.to_json(), "resolved": {
@@ -312,6 +313,16 @@ def build_training(config: TrainConfig, num_verts: int, triangles: np.ndarray, d
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay, **({"fused": True} if cuda else {}))
     return model, optimizer, JMLRLoss(triangles, config.weights).to(device)
+
+
+def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give each loaded optimiser buffer its parameter's memory layout. A run resumed on another kind of device
+    (CPU: contiguous, CUDA: channels_last) brings buffers whose strides differ from the weights', and CUDA's fused
+    SGD refuses those at the first step."""
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def use_amp(config: TrainConfig, device: torch.device) -> bool:
