@@ -8,11 +8,15 @@ short and under /tmp: Ray's socket paths inside it must stay within the 107-byte
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, Sequence
 
 RAY = str(Path(sys.executable).with_name("ray"))  # the venv's CLI, whether or not the venv is activated
 # For the nodes and the driver of a loopback cluster: no inherited address, and no token authentication.
@@ -64,6 +68,28 @@ def kill_ray(folder: Path, rounds: int = 20) -> int:
             break
         time.sleep(0.2)
     return total
+
+
+@contextmanager
+def local_ray(num_cpus: int, num_gpus: int | None = None, paths: Sequence[Path] = ()) -> Iterator[Path]:
+    """A local Ray instance in a temp folder of its own, whose workers can import from `paths`; on exit Ray is shut
+    down, the folder's processes killed and PYTHONPATH restored. Yields the folder."""
+    import ray
+    folder = Path(tempfile.mkdtemp(prefix="nasray-", dir="/tmp"))
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([*map(str, paths), *filter(None, [saved])])
+    gpus = {} if num_gpus is None else {"num_gpus": num_gpus}
+    try:
+        ray.init(num_cpus=num_cpus, include_dashboard=False, _temp_dir=str(folder), log_to_driver=False, **gpus)
+        yield folder
+    finally:
+        ray.shutdown()
+        kill_ray(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
 
 
 def start_node(folder: Path, port: int, head: bool, cpus: int = 1, gpus: float = 0, index: int = 0,

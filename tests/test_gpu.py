@@ -7,9 +7,7 @@ or two: run it before a long GPU job, so that a broken CUDA path costs seconds, 
 """
 import math
 import os
-import shutil
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -134,18 +132,13 @@ def test_the_packing_probe_measures_a_training_on_the_gpu(tiny_cache):
 @pytest.mark.ray
 def test_stage1_on_the_gpu_packs_by_the_probe_and_finishes_every_trial(tiny_cache, tmp_path):
     import optuna
-    import ray
 
     from nas.runs import RunDir, read_summary, read_table
     from nas.search import run_stage1
     from nas.settings import make_settings
 
-    from ray_local import kill_ray  # benchmarks/ray_local.py, as the CPU tests' Ray fixture
-    folder = Path(tempfile.mkdtemp(prefix="nasray-gpu-", dir="/tmp"))
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(TESTS.parent), *filter(None, [saved])])
-    ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, _temp_dir=str(folder), log_to_driver=False)
-    try:
+    from ray_local import local_ray  # benchmarks/ray_local.py, as the CPU tests' Ray fixture
+    with local_ray(4, num_gpus=1, paths=[TESTS, TESTS.parent]):
         values = {"budget": "5G", "data": str(tiny_cache), "trials": 4, "proxy_epochs": 2, "proxy_res": 32,
                   "batch": 8, "val_max": 8, "scheduler": "none", "cpus_per_trial": 1, "name": "gpu",
                   "out": str(tmp_path)}
@@ -159,11 +152,3 @@ def test_stage1_on_the_gpu_packs_by_the_probe_and_finishes_every_trial(tiny_cach
         packing = read_summary(run.summary)["packing_stage1"]
         assert 1 <= packing["per_gpu"] <= 4  # the probe decided; four CPUs bound it to two, one each here
         assert len(optuna.load_study(study_name="gpu", storage=s.storage_url).trials) == 4
-    finally:
-        ray.shutdown()
-        kill_ray(folder)
-        shutil.rmtree(folder, ignore_errors=True)
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved

@@ -1,9 +1,6 @@
 """Stage 1 through Ray Tune and Optuna with each sampler (uniform, TPE, NSGA-II), the TSE proxy, and trials that
 fail (one raises, one runs out of memory) without stopping the search. One local Ray instance for the module."""
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import optuna
@@ -25,20 +22,9 @@ WINDOW = FlopWindow.below("5G")
 @pytest.fixture(scope="module")
 def ray_session():
     """A local Ray instance whose workers can import this folder's modules (the flaky task)."""
-    import ray
-    from ray_local import kill_ray  # benchmarks/ray_local.py, shared with the cluster tests
-    folder = Path(tempfile.mkdtemp(prefix="nasray-", dir="/tmp"))
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(TESTS.parent), *filter(None, [saved])])
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(folder), log_to_driver=False)
-    yield
-    ray.shutdown()
-    kill_ray(folder)
-    shutil.rmtree(folder, ignore_errors=True)
-    if saved is None:
-        os.environ.pop("PYTHONPATH", None)
-    else:
-        os.environ["PYTHONPATH"] = saved
+    from ray_local import local_ray  # benchmarks/ray_local.py, shared with the cluster tests
+    with local_ray(2, paths=[TESTS, TESTS.parent]):
+        yield
 
 
 def stage1(cache: Path, out: Path, name: str, **settings):
