@@ -100,9 +100,9 @@ def driving(run: RunDir, command: str, resume: str) -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         with run_lock(run.root, command):
+            summary = read_summary(run.summary)  # first: a damaged summary.json is named before the tables
             if command == "nas-search":
                 _check_tables(run)
-            summary = read_summary(run.summary)
             if summary.get("paused"):
                 update_summary(run.summary, paused=None)
             if summary.get("interrupted"):  # a resumed run: the interruption becomes history

@@ -174,3 +174,23 @@ def test_disk_full_is_found_behind_wrappers(tmp_path, wrap):
         found = disk_full(exc, f"sqlite:///{tmp_path}/study.db")
     assert found.errno == errno.ENOSPC and found.filename == f"{tmp_path}/study.db"
     assert disk_full(sqlite3.OperationalError("no such table: trials"), "sqlite:///x.db") is None
+
+
+def test_nas_search_resume_names_a_damaged_summary_before_checking_the_tables(tiny_cache, tmp_path, capsys):
+    # the example run has trials.csv but no study.db: summary.json, read first, is what the line names
+    import shutil
+
+    from _report_helpers import EXAMPLE_RUN
+    from nas.cli import main
+    run = shutil.copytree(EXAMPLE_RUN, tmp_path / "search")
+    config = run / "config.yaml"
+    text = re.sub(r"^name: .*$", "name: search", config.read_text(), flags=re.M)
+    text = re.sub(r"^data: .*$", f"data: {tiny_cache}", text, flags=re.M)
+    config.write_text(re.sub(r"^out: .*$", f"out: {tmp_path}", text, flags=re.M))
+    summary = run / "summary.json"
+    summary.write_text(summary.read_text()[:30])
+    before = snapshot(run)
+    code = code_of(main, ["--out", str(tmp_path), "--name", "search", "--resume"])
+    one_line_exit_2(capsys, code, str(summary), "not valid JSON")
+    after = snapshot(run)
+    assert {k: after.get(k) for k in before} == before  # nothing changed (the run's lock file may stay)
