@@ -58,9 +58,13 @@ def recommended_proxy(run_dir: Path) -> str:
     """The proxy a nas-fidelity run recommends (its summary.json)."""
     from nas.runs import read_summary
     try:
-        name = read_summary(run_dir / "summary.json").get("recommended_proxy")
+        summary = read_summary(run_dir / "summary.json")
     except (OSError, ValueError) as exc:
         raise SettingsError(f"--proxy-from {run_dir}: cannot read its summary.json ({exc})") from None
+    name = summary.get("recommended_proxy")
+    if not name and summary.get("fidelity") == "done" and summary.get("rule"):
+        raise SettingsError(f"--proxy-from {run_dir}: the study recommends no proxy ({summary['rule']}); choose "
+                            "one with --proxy-score NAME, or leave the default")
     if not name:
         raise SettingsError(f"--proxy-from {run_dir}: not a finished nas-fidelity run (no recommended_proxy in "
                             "summary.json)")

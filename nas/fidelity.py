@@ -285,10 +285,12 @@ def finish(s: FidelitySettings, run: RunDir, rows: list[dict[str, Any]]) -> dict
                                                        "spearman_lo", "spearman_hi", "repeat_kendall",
                                                        "gpu_s_per_arch"])
     ceiling = stats.noise_ceiling(full)
-    best, rule = stats.recommend(fidelity)
+    best, rule = stats.recommend(fidelity, ceiling=ceiling)
     complete = all(Status.parse(r["status"]) == Status.COMPLETE for r in done) and len(done) == len(jobs(s, rows))
     return update_summary(run.summary, n_archs=len(rows), full_seeds=s.full_seeds,
-                          noise_ceiling_kendall=ceiling.get("kendall"), icc=ceiling.get("icc"),
+                          noise_ceiling_kendall=ceiling.get("kendall"),
+                          noise_ceiling_kendall_lo=ceiling.get("kendall_lo"),
+                          noise_ceiling_kendall_hi=ceiling.get("kendall_hi"), icc=ceiling.get("icc"),
                           recommended_proxy=best, rule=rule, full_gpu_s_per_arch=cost.get("full"),
                           fidelity="done" if complete else "partial")
 

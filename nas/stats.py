@@ -59,10 +59,18 @@ def bootstrap_interval(x: Any, y: Any, statistic: Statistic, n: int = 2000, leve
     whose statistic is NaN (all ties) is skipped instead of making the whole interval NaN.
     """
     x, y = pairs(x, y)
-    if x.size < MIN_PAIRS:
+    return bootstrap_rows(np.c_[x, y], lambda a: statistic(a[:, 0], a[:, 1]), n, level, seed)
+
+
+def bootstrap_rows(a: np.ndarray, statistic: Callable[[np.ndarray], float], n: int = 2000, level: float = 0.95,
+                   seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of `statistic` over the rows (architectures) of `a`, drawn as
+    `bootstrap_interval` draws pairs; NaN with fewer than MIN_PAIRS rows."""
+    m = a.shape[0]
+    if m < MIN_PAIRS:
         return math.nan, math.nan
-    rows = np.random.default_rng(seed).integers(0, x.size, (n, x.size))
-    values = np.array([statistic(x[i], y[i]) for i in rows], dtype=float)
+    rows = np.random.default_rng(seed).integers(0, m, (n, m))
+    values = np.array([statistic(a[i]) for i in rows], dtype=float)
     values = values[~np.isnan(values)]
     if values.size == 0:
         return math.nan, math.nan
@@ -113,15 +121,24 @@ def _repeat_kendall(a: np.ndarray) -> float:
     return kendall(a[:, 0], a[:, 1]) if a.shape[1] >= 2 else math.nan
 
 
-def noise_ceiling(full_seed_scores: Any) -> dict[str, float | int]:
-    """How repeatable full training itself is: `kendall` between its seeds (the first two, or the mean over
-    every pair of seeds where there are more), the `icc` over seeds, and `n`, the architectures with every
-    seed scored."""
-    a = _by_seed(full_seed_scores)
+def _mean_pair_kendall(a: np.ndarray) -> float:
+    """Kendall tau between seeds: the mean over every pair of columns (NaN where no pair has one)."""
     taus = [kendall(a[:, i], a[:, j]) for i, j in itertools.combinations(range(a.shape[1]), 2)]
     finite = [t for t in taus if not math.isnan(t)]
-    tau = float(np.mean(finite)) if finite else math.nan
-    return {"kendall": tau, "icc": icc(a), "n": int((~np.isnan(a).any(axis=1)).sum())}
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def noise_ceiling(full_seed_scores: Any, *, n_boot: int = 2000, level: float = 0.95,
+                  seed: int = 0) -> dict[str, float | int]:
+    """How repeatable full training itself is: `kendall` between its seeds (the first two, or the mean over
+    every pair of seeds where there are more) with its bootstrap interval over the architectures scored under
+    every seed (`kendall_lo`, `kendall_hi`), the `icc` over seeds, and `n`, those architectures' count."""
+    a = _by_seed(full_seed_scores)
+    complete = a[~np.isnan(a).any(axis=1)]
+    lo, hi = (bootstrap_rows(complete, _mean_pair_kendall, n_boot, level, seed) if a.shape[1] >= 2
+              else (math.nan, math.nan))
+    return {"kendall": _mean_pair_kendall(a), "kendall_lo": lo, "kendall_hi": hi, "icc": icc(a),
+            "n": int(complete.shape[0])}
 
 
 def fidelity_row(proxy_scores_by_seed: Any, full_scores_by_seed: Any, direction: str, *, n_boot: int = 2000,
@@ -161,22 +178,39 @@ def _finite(value: Any) -> bool:
         return False
 
 
+def _unrepeatable(ceiling: Mapping[str, Any] | None) -> str | None:
+    """Why full training cannot judge a proxy (its seeds' tau interval reaches zero), or None."""
+    if not ceiling or not _finite(ceiling.get("kendall_lo")) or float(ceiling["kendall_lo"]) > 0:
+        return None
+    return (f"full training does not rank these architectures repeatably (its seeds agree at Kendall tau "
+            f"{float(ceiling['kendall']):+.2f}, 95% interval {float(ceiling['kendall_lo']):+.2f} to "
+            f"{float(ceiling['kendall_hi']):+.2f}, which includes zero), so no proxy can be validated against it")
+
+
 def recommend(rows: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]],
-              cost_key: str = "gpu_s_per_arch", margin: float = 0.1) -> tuple[str | None, str]:
-    """The proxy to use and the rule that picked it: among proxies with a finite `kendall_lo`, the cheapest
-    (by `cost_key`; a missing cost counts as dearest) whose `kendall_lo` is within `margin` of the best.
+              cost_key: str = "gpu_s_per_arch", margin: float = 0.1,
+              ceiling: Mapping[str, Any] | None = None) -> tuple[str | None, str]:
+    """The proxy to use and the rule that picked it: among proxies whose `kendall_lo` is above zero (they rank
+    measurably better than chance), the cheapest (by `cost_key`; a missing cost counts as dearest) whose
+    `kendall_lo` is within `margin` of the best. None when no proxy qualifies, or when `ceiling` (a
+    `noise_ceiling`) shows that full training's own seeds do not agree measurably.
 
     Ties in cost go to the higher `kendall_lo`, then to the name. `rows`: name -> row, or rows that carry their
     name as `proxy` or `name`.
     """
     named = _named_rows(rows)
     lo = {k: float(r["kendall_lo"]) for k, r in named.items() if _finite(r.get("kendall_lo"))}
-    rule = (f"among proxies with a finite lower bound on Kendall tau (kendall_lo), the cheapest by {cost_key} "
-            f"whose kendall_lo is within {margin:g} of the best")
-    if not lo:
-        return None, rule + ": no proxy has a finite kendall_lo, none recommended"
-    best = max(lo, key=lo.__getitem__)
-    eligible = sorted(k for k in lo if lo[k] >= lo[best] - margin - 1e-12)  # "within" is inclusive
+    rule = (f"among proxies whose lower bound on Kendall tau (kendall_lo) is above zero, the cheapest by "
+            f"{cost_key} whose kendall_lo is within {margin:g} of the best")
+    best = max(lo, key=lo.__getitem__) if lo else None
+    best_text = f" (the best kendall_lo: {best}, {lo[best]:+.3f})" if best else ""
+    unrepeatable = _unrepeatable(ceiling)
+    if unrepeatable:
+        return None, f"{rule}: {unrepeatable}; none recommended{best_text}"
+    if best is None or lo[best] <= 0:
+        why = "no proxy has a finite kendall_lo" if best is None else "no proxy's kendall_lo is above zero"
+        return None, f"{rule}: {why}, none recommended{best_text}"
+    eligible = sorted(k for k in lo if lo[k] > 0 and lo[k] >= lo[best] - margin - 1e-12)  # "within": inclusive
 
     def cost(k: str) -> float:
         return float(named[k][cost_key]) if _finite(named[k].get(cost_key)) else math.inf

@@ -56,7 +56,8 @@ def setup_text(run: Run) -> str:
     text = (f"The run compares {_count(len(proxies), 'proxy', 'proxies')} with full training on {len(m)} "
             f"architectures ({_and(parts)}): each architecture fully trained with "
             f"{_count(len(seed_columns(m, FULL)), 'seed')}{epochs}, each proxy run with {proxy_seeds}.")
-    n = run.summary.get("n_archs")
+    ranked = run.fidelity["n"].dropna() if "n" in run.fidelity else pd.Series(dtype=float)
+    n = ranked.max() if len(ranked) else run.summary.get("n_archs")  # a partial run ranks only what is scored
     if n:
         text += (f" Rank correlations are over {n:g} architectures, their intervals bootstrap 95% intervals over "
                  "architectures; a positive tau means the proxy ranks them as full training does.")
@@ -73,18 +74,34 @@ def ceiling_text(run: Run) -> str:
             return ("With one full-training seed per architecture this run has no noise ceiling: it cannot tell how "
                     "much of a proxy's disagreement with full training is full training's own seed noise.")
         return "summary.json gives no noise ceiling yet."
-    spread = (f" (ICC {icc:.2f}: the share of the full scores' variance that lies between architectures rather than "
-              "between seeds)" if icc is not None else "")
+    spread = (f"ICC {icc:.2f}: the share of the full scores' variance that lies between architectures rather than "
+              "between seeds" if icc is not None else "")
+    spread = "; ".join(x for x in (_ceiling_interval(run), spread) if x)
+    spread = f" ({spread})" if spread else ""
     text = (f"Noise ceiling: two full trainings of the same architectures with different seeds rank them with Kendall "
-            f"tau {c:+.2f}{spread}. Full training repeats its own ranking only this well, which bounds the agreement "
-            "any proxy can show with it: a proxy at the ceiling agrees with full training as well as a second "
-            "full-training seed does.")
+            f"tau {c:+.2f}{spread}. Full training repeats its own ranking only this well, "
+            "which bounds the agreement any proxy can show with it: a proxy at the ceiling agrees with full training "
+            "as well as a second full-training seed does.")
+    if unrepeatable(run):
+        text += (" Here the interval includes zero: the seeds show no measurable agreement, so on this data full "
+                 "training does not rank these architectures repeatably and no proxy can be validated against it.")
     t = measured(run)
     if len(t):
         best = t.iloc[0]
         text += (f" The best proxy, {best['proxy']} (tau {best['kendall']:+.2f}), reaches it." if best["kendall"] >= c
                  else f" The best proxy's tau ({best['kendall']:+.2f}) is {c - best['kendall']:.2f} below it.")
     return text
+
+
+def _ceiling_interval(run: Run) -> str:
+    lo, hi = run.summary.get("noise_ceiling_kendall_lo"), run.summary.get("noise_ceiling_kendall_hi")
+    return "" if lo is None or hi is None else f"95% interval {lo:+.2f} to {hi:+.2f}"
+
+
+def unrepeatable(run: Run) -> bool:
+    """Whether the noise ceiling's interval reaches zero: full training's seeds show no measurable agreement."""
+    lo = run.summary.get("noise_ceiling_kendall_lo")
+    return lo is not None and lo <= 0
 
 
 def difference_text(d: Difference, role: str) -> str:
@@ -175,7 +192,8 @@ def recommendation_text(run: Run) -> str:
     """The recommended proxy, the rule that picked it, the goal for it, and how it compares with the best."""
     rec, rule = run.summary.get("recommended_proxy"), run.summary.get("rule")
     if not rec:
-        return "summary.json recommends no proxy yet."
+        return f"The run recommends no proxy, by its rule: \"{rule}\"." if rule else \
+            "summary.json recommends no proxy yet."
     text = f"The run recommends {rec}" + (f", by its rule: \"{rule}\"." if rule else " (summary.json gives no rule).")
     t = measured(run)
     if rec not in set(t["proxy"]):
@@ -210,8 +228,12 @@ def in_short(run: Run) -> str:
                      "cannot be checked)")
     else:
         parts.append("no proxy meets the issue's goal")
+    if unrepeatable(run):
+        parts.append("full training's own seeds show no measurable agreement on these architectures")
     if run.summary.get("recommended_proxy"):
         parts.append(f"the run recommends {run.summary['recommended_proxy']}")
+    elif run.summary.get("rule"):
+        parts.append("the run recommends no proxy")
     return f"**In short:** {'; '.join(parts)}."
 
 

@@ -19,9 +19,10 @@ FIDELITY_COMMAND = "nas-fidelity"  # config.yaml's `command` of a proxy-fidelity
 MODELS_CSV, FIDELITY_CSV = "models.csv", "fidelity.csv"  # a fidelity run's two tables
 MODEL_NUMBERS = ("gflops", "params_m")
 FIDELITY_NUMBERS = ("kendall", "kendall_lo", "kendall_hi", "spearman", "spearman_lo", "spearman_hi",
-                    "repeat_kendall", "gpu_s_per_arch")
+                    "repeat_kendall", "gpu_s_per_arch", "n")
 TAUS = ("kendall", "kendall_lo", "kendall_hi", "spearman", "spearman_lo", "spearman_hi", "repeat_kendall")
-SUMMARY_NUMBERS = ("n_archs", "noise_ceiling_kendall", "icc", "full_gpu_s_per_arch")
+SUMMARY_NUMBERS = ("n_archs", "noise_ceiling_kendall", "noise_ceiling_kendall_lo", "noise_ceiling_kendall_hi", "icc",
+                   "full_gpu_s_per_arch")
 FULL = "full_score"  # models.csv: full_score_s0, full_score_s1, ... (one column per full-training seed)
 SEED_COLUMN = re.compile(r"^(?P<name>.+)_s(?P<seed>\d+)$")
 

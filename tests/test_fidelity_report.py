@@ -24,7 +24,7 @@ FIDELITY = pd.DataFrame({  # chosen numbers: epochs_5 meets the goal, tse's lowe
     "kendall_hi": [0.82, 0.85, 0.33, 0.62], "spearman": [0.80, 0.88, 0.07, 0.55],
     "spearman_lo": [0.35, 0.75, -0.35, 0.15], "spearman_hi": [0.93, 0.95, 0.45, 0.80],
     "repeat_kendall": [0.70, 0.80, 0.10, 0.95], "gpu_s_per_arch": [60.0, 120.0, 2.0, 2.5],
-    "direction": ["min", "min", "max", "max"]})
+    "n": [13, 13, 13, 13], "direction": ["min", "min", "max", "max"]})
 SUMMARY = {"n_archs": 13, "full_seeds": 2, "noise_ceiling_kendall": 0.81, "icc": 0.93,
            "recommended_proxy": "epochs_5", "rule": "the cheapest proxy whose Kendall interval's lower end is above "
                                                     "0.3 and whose tau is within the best's interval",
@@ -104,7 +104,7 @@ def test_fidelity_table_is_sorted_and_equals_fidelity_csv(run_dir, report):
     source = pd.read_csv(run_dir / "fidelity.csv")
     assert list(table["kendall"]) == sorted(source["kendall"], reverse=True)
     expected = source.sort_values("kendall", ascending=False).reset_index(drop=True)
-    pd.testing.assert_frame_equal(table, expected)
+    pd.testing.assert_frame_equal(table, expected, check_dtype=False)  # counts come back as floats
     md = (report / "report.md").read_text()
     rows = [line for line in md.splitlines() if re.match(r"\| \S+ \| [-+]\d", line)]
     assert [r.split("|")[1].strip() for r in rows] == list(expected["proxy"])
@@ -155,7 +155,7 @@ def test_without_the_full_training_gpu_time_the_cost_is_not_judged(tmp_path):
 
 def test_one_proxy_one_full_seed_and_no_noise_ceiling(tmp_path):
     models = models_frame()[["arch", "kind", "gflops", "params_m", "full_score_s0", "tse_s0", "tse_s1"]]
-    fid = FIDELITY[FIDELITY["proxy"] == "tse"].drop(columns=["gpu_s_per_arch", "direction"])
+    fid = FIDELITY[FIDELITY["proxy"] == "tse"].drop(columns=["gpu_s_per_arch", "direction", "n"])
     run = fidelity_run(tmp_path / "r", fidelity=fid, models=models, proxies=["tse"], full_seeds=1,
                        summary={"n_archs": 8, "noise_ceiling_kendall": float("nan"), "fidelity": "done"})
     text = story(run)
@@ -293,3 +293,19 @@ def test_a_higher_is_better_proxy_without_a_direction_column(tmp_path):
     text = story(fidelity_run(tmp_path / "r", fidelity=fid, models=models, proxies=["a", "b"]))
     assert ("a's tau is 0.00 higher than that of the runner-up b, but the paired bootstrap over the 13 architectures "
             "of models.csv puts the difference between +0.00 and +0.00 (95%)") in text
+
+
+def test_a_full_training_that_does_not_repeat_its_ranking_validates_no_proxy(tmp_path):
+    rule = ("among proxies whose lower bound on Kendall tau (kendall_lo) is above zero, ...: full training does not "
+            "rank these architectures repeatably")
+    summary = {**SUMMARY, "noise_ceiling_kendall": -0.02, "noise_ceiling_kendall_lo": -0.45,
+               "noise_ceiling_kendall_hi": 0.42, "icc": 0.06, "recommended_proxy": None, "rule": rule}
+    text = story(fidelity_run(tmp_path / "r", summary=summary))
+    assert "rank them with Kendall tau -0.02 (95% interval -0.45 to +0.42; ICC 0.06" in text
+    assert "Here the interval includes zero: the seeds show no measurable agreement" in text
+    assert "full training's own seeds show no measurable agreement on these architectures; the run recommends no " \
+           "proxy." in text
+    assert f'The run recommends no proxy, by its rule: "{rule}".' in text
+    repeatable = story(fidelity_run(tmp_path / "s", summary={**SUMMARY, "noise_ceiling_kendall_lo": 0.6,
+                                                             "noise_ceiling_kendall_hi": 0.95}))
+    assert "(95% interval +0.60 to +0.95; ICC 0.93" in repeatable and "no measurable agreement" not in repeatable

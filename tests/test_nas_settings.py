@@ -82,3 +82,8 @@ def test_proxy_from_a_fidelity_run_brings_its_schedule(tmp_path):
     (fid / "summary.json").write_text("{}")
     with pytest.raises(SettingsError, match="not a finished nas-fidelity run"):
         _resolve(args)
+    (fid / "summary.json").write_text(json.dumps({"fidelity": "done", "recommended_proxy": None,
+                                                  "rule": "no proxy's kendall_lo is above zero"}))
+    with pytest.raises(SettingsError, match=r"recommends no proxy \(no proxy's kendall_lo is above zero\).*"
+                                            "--proxy-score"):
+        _resolve(args)

@@ -126,6 +126,27 @@ def test_noise_ceiling_of_two_and_three_seeds():
     assert noise_ceiling(three)["n"] == 5
 
 
+def test_noise_ceiling_interval_resamples_architectures():
+    rng = np.random.default_rng(4)
+    arch = rng.normal(size=12)
+    two = arch[:, None] + rng.normal(scale=0.2, size=(12, 2))
+    two[3, 1] = np.nan  # an architecture short of a seed leaves the interval's rows
+    ceiling = noise_ceiling(two, n_boot=300, seed=7)
+    full = two[~np.isnan(two).any(axis=1)]
+    assert (ceiling["kendall_lo"], ceiling["kendall_hi"]) == bootstrap_interval(full[:, 0], full[:, 1], kendall,
+                                                                                300, 0.95, 7)
+    assert ceiling["kendall_lo"] > 0  # architectures differ far more than seeds: measurable agreement
+    three = arch[:, None] + rng.normal(scale=0.5, size=(12, 3))
+    draws = np.random.default_rng(9).integers(0, 12, (200, 12))  # the draws of scipy's paired bootstrap
+    values = [np.mean([stats.kendalltau(three[d, i], three[d, j]).statistic for i, j in ((0, 1), (0, 2), (1, 2))])
+              for d in draws]
+    got = noise_ceiling(three, n_boot=200, level=0.9, seed=9)
+    assert (got["kendall_lo"], got["kendall_hi"]) == pytest.approx(tuple(np.quantile(values, [0.05, 0.95])))
+    noise = rng.normal(size=(12, 2))  # seeds alone: no architecture effect
+    assert noise_ceiling(noise, n_boot=300)["kendall_lo"] < 0 < noise_ceiling(noise, n_boot=300)["kendall_hi"]
+    assert math.isnan(noise_ceiling(two[:, :1])["kendall_lo"])  # one seed: no ceiling, no interval
+
+
 FULL = np.array([[3.1, 3.0], [2.5, 2.7], [4.0, 4.2], [2.0, 2.1], [3.6, 3.3], [2.9, 3.2], [5.0, 4.6]])
 
 
@@ -189,3 +210,16 @@ def test_recommend_ties_missing_costs_and_nothing_to_recommend():
     assert recommend(rows, cost_key="cost")[0] == "b"  # equal cost: the higher kendall_lo
     name, rule = recommend({"a": {"kendall_lo": None}, "b": {"kendall_lo": -math.inf}})
     assert name is None and "none recommended" in rule
+
+
+def test_recommend_needs_a_proxy_above_chance_and_a_repeatable_full_training():
+    rows = {"final_e8": {"kendall_lo": 0.05, "gpu_s_per_arch": 11.0},
+            "synflow": {"kendall_lo": -0.02, "gpu_s_per_arch": 0.7}}  # within 0.1 of the best, but not above 0
+    assert recommend(rows)[0] == "final_e8"
+    name, rule = recommend({"a": {"kendall_lo": 0.0}, "b": {"kendall_lo": -0.3}})
+    assert name is None and "no proxy's kendall_lo is above zero" in rule and "(the best kendall_lo: a, +0.000)" in rule
+    flat = {"kendall": -0.02, "kendall_lo": -0.45, "kendall_hi": 0.42}
+    name, rule = recommend(rows, ceiling=flat)
+    assert name is None and "does not rank these architectures repeatably" in rule and "-0.45 to +0.42" in rule
+    assert recommend(rows, ceiling={"kendall": 0.7, "kendall_lo": 0.4, "kendall_hi": 0.9})[0] == "final_e8"
+    assert recommend(rows, ceiling={"kendall": math.nan, "kendall_lo": math.nan})[0] == "final_e8"  # one seed
