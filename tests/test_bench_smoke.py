@@ -1,4 +1,4 @@
-"""Plumbing of benchmarks/bench_train.py on the CPU with tiny sizes (no speed is asserted here)."""
+"""Plumbing of benchmarks/bench_train.py and score_floor.py on the CPU with tiny sizes (no speed is asserted here)."""
 import csv
 import sys
 from pathlib import Path
@@ -41,3 +41,21 @@ def test_bench_train_runs_on_cpu_with_tiny_sizes(tiny_root, tiny_cache, capsys):
                                                           ("reference", "fp32/tf32")]
     assert all(r["images_per_s"] > 0 for r in rows) and rows[0]["of_ceiling"] == 1.0
     assert "MFU" in capsys.readouterr().out  # the summary table comes last
+
+
+def test_score_floor_scores_trivial_predictors_with_the_toolkits_metric(tiny_cache, tmp_path, capsys):
+    import json
+
+    import score_floor
+
+    out = score_floor.main(["--cache", str(tiny_cache), "--out", str(tmp_path)])
+    assert json.loads((tmp_path / "score_floor.json").read_text()) == out
+    truth, mean = out["ground truth"], out["mean of training targets"]
+    assert truth["score"] == 0.0 and all(truth[k] == 0.0 for k in score_floor.TERMS)
+    assert mean["score"] > 0
+    assert abs(mean["score"] - sum(mean[k] for k in score_floor.TERMS)) < 0.02  # three rounded terms
+    # a predictor that gets the shape right loses only the pose terms, one that gets the points right keeps the
+    # shape term: the three terms are what the floor's parts are named for
+    assert out["true shape + mean points"]["v1_v4_x10"] == 0.0
+    assert out["mean shape + true points"]["v1_v4_x10"] == mean["v1_v4_x10"]
+    assert "mean of training targets" in capsys.readouterr().out

@@ -1,0 +1,82 @@
+"""The WCPA score of trivial predictors on a cache's selection split: how far below "predict the mean" a trained
+network gets, and which of the score's three terms it can move at all.
+
+    python benchmarks/score_floor.py --cache CACHE [--out OUT] [--split val] [--val-max 2000] [--solver cv2]
+
+Predictors (each decoded as a network's output is, then posed by the toolkit's `pose_and_score`): the ground truth
+(a check: 0), the training split's mean vertices and mean crop points, the mean shape with the true crop points
+(what the pose terms reach with a perfect 2D head), the true shape with the mean points, and each selection
+subject's own mean shape with the true points (what knowing the identity is worth). Writes OUT/score_floor.json
+and prints one line per predictor. No training; CPU is enough (the score does not depend on the crop size).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from trainers.device_data import DeviceData, subset  # noqa: E402
+from trainers.evaluate import pose_and_score  # noqa: E402
+
+TERMS = ("v1_v2", "v1_v3", "v1_v4_x10")
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cache", required=True, help="a crop cache made by nas-data cache")
+    p.add_argument("--out", type=Path, help="folder for score_floor.json (default: print only)")
+    p.add_argument("--split", default="val", help="the split scored (default: val, the selection split)")
+    p.add_argument("--val-max", type=int, default=2000, help="frames scored, as training validates (default 2000)")
+    p.add_argument("--solver", default="cv2", choices=("cv2", "torch"), help="PnP solver (default cv2)")
+    return p.parse_args(argv)
+
+
+def subject_means(verts: np.ndarray, subjects: np.ndarray) -> np.ndarray:
+    """Each frame's subject's mean vertices."""
+    out = np.empty_like(verts)
+    for s in np.unique(subjects):
+        out[subjects == s] = verts[subjects == s].mean(axis=0)
+    return out
+
+
+def predictors(data: DeviceData, split: str, rows: np.ndarray) -> tuple[dict, dict]:
+    """The labels of `rows` and the trivial predictions (vertices, crop points) by name."""
+    train = data.labels("train", np.arange(len(data.rows["train"])), ("verts", "points2d"))
+    mean_v, mean_p = (train[k].astype(np.float64).mean(axis=0) for k in ("verts", "points2d"))
+    labels = data.labels(split, rows, ("verts", "R_t", "tform", "points2d"))
+    gv, gp = labels["verts"].astype(np.float64), labels["points2d"].astype(np.float64)
+    subjects = np.asarray(data.cache.subjects)[data.rows[split]][rows]
+    n = len(rows)
+    mv, mp = np.broadcast_to(mean_v, (n, *mean_v.shape)).copy(), np.broadcast_to(mean_p, (n, *mean_p.shape)).copy()
+    return labels, {"ground truth": (gv, gp), "mean of training targets": (mv, mp),
+                    "mean shape + true points": (mv, gp), "true shape + mean points": (gv, mp),
+                    "subject's mean shape + true points": (subject_means(gv, subjects), gp)}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse(argv)
+    data = DeviceData.open(args.cache, "cpu")
+    rows = subset(len(data.rows[args.split]), limit=args.val_max, seed=0)
+    labels, preds = predictors(data, args.split, rows)
+    out = {"cache": str(args.cache), "split": args.split, "frames": int(len(rows)), "solver": args.solver}
+    for name, (verts, points) in preds.items():
+        _, _, score, fails = pose_and_score(verts, points, labels["tform"], data.topology, verts_gt=labels["verts"],
+                                            R_t_gt=labels["R_t"], solver=args.solver)
+        terms = score.per_image_terms.mean(axis=0)
+        out[name] = {"score": round(float(terms.sum()), 2), **{k: round(float(v), 2) for k, v in zip(TERMS, terms)},
+                     "pnp_failures": int(fails)}
+        print(f"{name:36s} " + "  ".join(f"{k} {v:7.2f}" if isinstance(v, float) else f"{k} {v}"
+                                         for k, v in out[name].items()), flush=True)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "score_floor.json").write_text(json.dumps(out, indent=1) + "\n")
+    return out
+
+
+if __name__ == "__main__":
+    main()
