@@ -143,8 +143,8 @@ def jobs(s: FidelitySettings, rows: list[dict[str, Any]]) -> list[dict[str, Any]
 class JobRecorder(tune.Callback):
     """Writes jobs.csv after each trial of the study: finished work is on disk before the next ends."""
 
-    def __init__(self, run: RunDir, share: float, metric: str) -> None:
-        self._path, self._share, self._metric = run.root / "jobs.csv", share, metric
+    def __init__(self, run: RunDir, share: float, metric: str, terms: tuple[str, ...] = ()) -> None:
+        self._path, self._share, self._metric, self._terms = run.root / "jobs.csv", share, metric, tuple(terms)
         self._rows = {r["label"]: r for r in read_table(self._path)}
 
     def add(self, pending: list[dict[str, Any]]) -> None:
@@ -169,7 +169,8 @@ class JobRecorder(tune.Callback):
             status=(Status.FAILED if failure else Status.COMPLETE).value, failure=failure,
             score=result.get(self._metric), proxy_value=result.get("proxy"), wall_s=wall, gpu_share=self._share,
             gpu_s=None if wall is None else wall * (self._share or 1.0),
-            **{k: result.get(k) for k in ("proxy_final", "proxy_tse", "proxy_val_loss")})
+            **{k: result.get(k) for k in ("proxy_final", "proxy_tse", "proxy_val_loss")},
+            **{t: result.get(t) for t in self._terms})  # the score's terms say what a training learnt
         write_table(self._path, list(self._rows.values()), JOB_COLUMNS)
 
 
@@ -198,7 +199,8 @@ def run_study(s: FidelitySettings, run: RunDir, data: Path, cluster: tuple[int, 
     done = {r["label"] for r in read_table(run.root / "jobs.csv") if Status.parse(r["status"]) == Status.COMPLETE}
     todo = [j for j in jobs(s, rows) if j["label"] not in done]
     update_summary(run.summary, fidelity="running")
-    metric = get_task(s.task).metric.name
+    spec = get_task(s.task).metric
+    metric = spec.name
     base = proxy_plan(s, data, {}, s.seed, "final", None)
     for stage, kinds in (("proxies", ("train", "zero")), ("full", ("full",))):
         group = [j for j in todo if j["job"] in kinds]
@@ -209,7 +211,7 @@ def run_study(s: FidelitySettings, run: RunDir, data: Path, cluster: tuple[int, 
         slots = study_slots(s, run, plan, group[0]["arch"], plan.epochs, f"packing_{stage}", cluster, log)
         threads = slots.cpus if slots.gpus == 0 else None
         plans = {j["label"]: job_plan(s, data, run, j, threads) for j in group}
-        recorder = JobRecorder(run, slots.gpus, metric)
+        recorder = JobRecorder(run, slots.gpus, metric, spec.terms)
         recorder.add(group)
         log(f"fidelity: {len(group)} {stage} trainings, {slots.concurrent} at a time")
         deadline = deadline or Deadline()

@@ -47,6 +47,9 @@ def test_the_study_writes_its_tables(study):
     jobs = read_table(study / "jobs.csv")
     # 3 architectures x 2 seeds x (2 schedules + 1 zero-cost) proxies, and 3 x 2 full trainings
     assert len(jobs) == 3 * 2 * 3 + 3 * 2 and all(j["status"] == "complete" for j in jobs)
+    for j in (j for j in jobs if j["job"] == "full"):  # the score's terms are kept beside it
+        terms = [float(j[t]) for t in ("v1_v2", "v1_v3", "v1_v4_x10")]
+        assert sum(terms) == pytest.approx(float(j["score"]), rel=1e-6) and min(terms) >= 0
     base = {(j["arch"], j["seed"]): j for j in jobs if j["schedule"] == "base"}
     for m in models:  # the tables say what the jobs measured
         assert float(m["tse_s0"]) == pytest.approx(float(base[(m["arch"], "0")]["proxy_tse"]))
