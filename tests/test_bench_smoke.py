@@ -5,6 +5,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -59,3 +60,19 @@ def test_score_floor_scores_trivial_predictors_with_the_toolkits_metric(tiny_cac
     assert out["true shape + mean points"]["v1_v4_x10"] == 0.0
     assert out["mean shape + true points"]["v1_v4_x10"] == mean["v1_v4_x10"]
     assert "mean of training targets" in capsys.readouterr().out
+
+
+def test_identity_check_trains_each_data_arch_and_seed_once_and_resumes(tmp_path):
+    import identity_check
+
+    argv = ["--out", str(tmp_path / "out"), "--work", str(tmp_path / "work"), "--subjects", "4,8", "--frames", "48",
+            "--archs", "d1.1.1.1_w8.16.16.16", "--seeds", "0,1", "--epochs", "1", "--res", "32", "--batch", "8",
+            "--device", "cpu"]
+    rows = identity_check.main(argv)
+    assert [(r["subjects"], r["frames_per_subject"], r["seed"]) for r in rows] == [(4, 12, 0), (4, 12, 1),
+                                                                                  (8, 6, 0), (8, 6, 1)]
+    for r in rows:  # the terms are kept beside the score they add up to
+        assert float(r["score"]) == pytest.approx(sum(float(r[t]) for t in ("v1_v2", "v1_v3", "v1_v4_x10")))
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {"identity.csv", "floor_s4.json", "floor_s8.json"}
+    table = (tmp_path / "out" / "identity.csv").read_bytes()
+    assert len(identity_check.main(argv)) == 4 and (tmp_path / "out" / "identity.csv").read_bytes() == table

@@ -1,0 +1,100 @@
+"""Does the synthetic data separate architectures? The same frame count drawn from few or many identities, a few
+architectures trained fully under a few seeds on each, every score's terms kept.
+
+    python benchmarks/identity_check.py --out OUT [--work DIR] [--subjects 50,500] [--frames 25000]
+        [--archs resnet18d,resnet50d] [--seeds 0,1] [--epochs 20] [--res 256] [--time-limit SECONDS]
+
+For each subject count it makes the embedded synthetic data (`frames / subjects` frames per subject, the task's
+default splits) once under WORK, scores the trivial predictors there (`score_floor.py`), then trains every
+architecture x seed with `trainers.train` and appends one row to OUT/identity.csv as each ends (rerun the same
+command to continue; done rows are skipped). `--time-limit` starts no training that the longest one so far would
+not finish in time. Synthetic data only; the answer is in the shape term `v1_v4_x10`: against the mean shape's (in
+OUT/floor_sN.json), and whether it differs between architectures by more than between seeds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import score_floor  # noqa: E402
+from kit.atomic import write_csv  # noqa: E402
+
+COLUMNS = ["subjects", "frames_per_subject", "arch", "seed", "epochs", "res", "score", "v1_v2", "v1_v3", "v1_v4_x10",
+           "gflops", "wall_s"]
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ints = lambda text: [int(x) for x in text.split(",")]  # noqa: E731
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="folder for identity.csv and floor_sN.json")
+    p.add_argument("--work", type=Path, help="folder for the data (default: OUT/work)")
+    p.add_argument("--subjects", type=ints, default=[50, 500], help="subject counts, e.g. 50,500")
+    p.add_argument("--frames", type=int, default=25000, help="frames of each data set (default 25000)")
+    p.add_argument("--archs", default="resnet18d,resnet50d", help="architectures (default resnet18d,resnet50d)")
+    p.add_argument("--seeds", type=ints, default=[0, 1], help="training seeds (default 0,1)")
+    p.add_argument("--epochs", type=int, default=20, help="epochs of each training (default 20)")
+    p.add_argument("--res", type=int, default=256, help="crop size (default 256)")
+    p.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--time-limit", type=float, help="seconds from the start after which no training starts")
+    return p.parse_args(argv)
+
+
+def make_data(args: argparse.Namespace, subjects: int) -> Path:
+    """The embedded synthetic data of `subjects` x frames/subjects frames, cached at --res (made once)."""
+    from nas.tasks import get_task
+    return get_task("faces").prepare_data(None, args.work, res=args.res, seed=0,
+                                          size={"subjects": subjects, "frames_per_subject": args.frames // subjects})
+
+
+def train_one(args: argparse.Namespace, cache: Path, arch: str, seed: int) -> dict:
+    """One full training's final score, its terms, FLOPs and wall time."""
+    from trainers.device_data import DeviceData
+    from trainers.train import TrainConfig, train
+    config = TrainConfig(arch=arch, epochs=args.epochs, res=args.res, batch=args.batch, seed=seed,
+                         device=args.device, eval_every=args.epochs)
+    start = time.perf_counter()
+    result = train(config, DeviceData.open(str(cache), args.device), None)
+    return {"arch": arch, "seed": seed, "epochs": args.epochs, "res": args.res, "score": result.score,
+            "v1_v2": result.v1_v2, "v1_v3": result.v1_v3, "v1_v4_x10": result.v1_v4_x10, "gflops": result.gflops,
+            "wall_s": round(time.perf_counter() - start, 1)}
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = parse(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.work = args.work or args.out / "work"
+    table = args.out / "identity.csv"
+    from nas.runs import read_table
+    rows = read_table(table)
+    done = {(int(r["subjects"]), r["arch"], int(r["seed"])) for r in rows}
+    start, longest = time.time(), 0.0
+    for subjects in args.subjects:
+        cache = make_data(args, subjects)
+        floor = args.out / f"floor_s{subjects}.json"
+        if not floor.exists():
+            floor.write_text(json.dumps(score_floor.main(["--cache", str(cache)]), indent=1) + "\n")
+        for arch in args.archs.split(","):
+            for seed in args.seeds:
+                if (subjects, arch, seed) in done:
+                    continue
+                if args.time_limit and time.time() - start + longest > args.time_limit:
+                    print(f"time limit: stopping before {subjects} subjects, {arch}, seed {seed}", flush=True)
+                    return rows
+                row = {"subjects": subjects, "frames_per_subject": args.frames // subjects,
+                       **train_one(args, cache, arch, seed)}
+                longest = max(longest, row["wall_s"])
+                rows.append(row)
+                write_csv(table, rows, COLUMNS)  # atomic: a killed run keeps every finished training
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
