@@ -5,7 +5,7 @@ architectures trained fully under a few seeds on each, every score's terms kept.
         [--archs resnet18d,resnet50d] [--seeds 0,1] [--epochs 20] [--res 256] [--time-limit SECONDS]
 
 For each subject count it makes the embedded synthetic data (`frames / subjects` frames per subject, the task's
-default splits) once under WORK, scores the trivial predictors there (`score_floor.py`), then trains every
+default splits) once under WORK (outside OUT), scores the trivial predictors there (`score_floor.py`), then trains every
 architecture x seed with `trainers.train` and appends one row to OUT/identity.csv as each ends (rerun the same
 command to continue; done rows are skipped). `--time-limit` starts no training that the longest one so far would
 not finish in time. Synthetic data only; the answer is in the shape term `v1_v4_x10`: against the mean shape's (in
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,11 +30,22 @@ COLUMNS = ["subjects", "frames_per_subject", "arch", "seed", "epochs", "res", "s
            "gflops", "wall_s"]
 
 
+def ints(text: str) -> list[int]:
+    """A comma-separated list of non-negative integers."""
+    try:
+        values = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: every value must be >= 0")
+    return values
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    ints = lambda text: [int(x) for x in text.split(",")]  # noqa: E731
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="folder for identity.csv and floor_sN.json")
-    p.add_argument("--work", type=Path, help="folder for the data (default: OUT/work)")
+    p.add_argument("--work", type=Path, help="folder for the data, kept out of OUT, which a device call copies back "
+                                             "(default: TMPDIR/identity_check)")
     p.add_argument("--subjects", type=ints, default=[50, 500], help="subject counts, e.g. 50,500")
     p.add_argument("--frames", type=int, default=25000, help="frames of each data set (default 25000)")
     p.add_argument("--archs", default="resnet18d,resnet50d", help="architectures (default resnet18d,resnet50d)")
@@ -69,7 +81,7 @@ def train_one(args: argparse.Namespace, cache: Path, arch: str, seed: int) -> di
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    args.work = args.work or args.out / "work"
+    args.work = args.work or Path(tempfile.gettempdir()) / "identity_check"
     table = args.out / "identity.csv"
     from nas.runs import read_table
     rows = read_table(table)
