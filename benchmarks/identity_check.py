@@ -55,7 +55,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--time-limit", type=float, help="seconds from the start after which no training starts")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if min(args.subjects) < 1 or args.frames < max(args.subjects):
+        p.error(f"--subjects {args.subjects} and --frames {args.frames}: every data set needs a subject and a frame "
+                "per subject")
+    return args
 
 
 def make_data(args: argparse.Namespace, subjects: int) -> Path:
