@@ -5,7 +5,8 @@ architectures trained fully under a few seeds on each, every score's terms kept.
         [--archs resnet18d,resnet50d] [--seeds 0,1] [--epochs 20] [--res 256] [--time-limit SECONDS]
 
 For each subject count it makes the embedded synthetic data (`frames / subjects` frames per subject, the task's
-default splits) once under WORK (outside OUT), scores the trivial predictors there (`score_floor.py`), then trains every
+default splits) once under WORK (outside OUT), scores the trivial predictors on every selection frame
+(`score_floor.py`), then trains every
 architecture x seed with `trainers.train` and appends one row to OUT/identity.csv as each ends (rerun the same
 command to continue; done rows are skipped). `--time-limit` starts no training that the longest one so far would
 not finish in time. Synthetic data only; the answer is in the shape term `v1_v4_x10`: against the mean shape's (in
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import score_floor  # noqa: E402
 from kit.atomic import write_csv  # noqa: E402
 
+KEY = ("subjects", "frames_per_subject", "arch", "seed", "epochs", "res")  # a finished row: what it was trained with
 COLUMNS = ["subjects", "frames_per_subject", "arch", "seed", "epochs", "res", "score", "v1_v2", "v1_v3", "v1_v4_x10",
            "gflops", "wall_s"]
 
@@ -62,6 +64,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def key(args: argparse.Namespace, subjects: int, arch: str, seed: int) -> tuple[str, ...]:
+    """A training's identity in identity.csv: rows trained with other settings are not taken as done."""
+    return tuple(str(v) for v in (subjects, args.frames // subjects, arch, seed, args.epochs, args.res))
+
+
+def late(args: argparse.Namespace, start: float, longest: float, what: str) -> bool:
+    """Whether the longest training so far would no longer end within --time-limit (then say what stops)."""
+    if args.time_limit is None or time.time() - start + longest <= args.time_limit:
+        return False
+    print(f"time limit: stopping before {what}", flush=True)
+    return True
+
+
 def make_data(args: argparse.Namespace, subjects: int) -> Path:
     """The embedded synthetic data of `subjects` x frames/subjects frames, cached at --res (made once)."""
     from nas.tasks import get_task
@@ -74,7 +89,7 @@ def train_one(args: argparse.Namespace, cache: Path, arch: str, seed: int) -> di
     from trainers.device_data import DeviceData
     from trainers.train import TrainConfig, train
     config = TrainConfig(arch=arch, epochs=args.epochs, res=args.res, batch=args.batch, seed=seed,
-                         device=args.device, eval_every=args.epochs)
+                         device=args.device, eval_every=args.epochs, val_max=None)  # all selection frames, as the floor
     start = time.perf_counter()
     result = train(config, DeviceData.open(str(cache), args.device), None)
     return {"arch": arch, "seed": seed, "epochs": args.epochs, "res": args.res, "score": result.score,
@@ -89,26 +104,29 @@ def main(argv: list[str] | None = None) -> list[dict]:
     table = args.out / "identity.csv"
     from nas.runs import read_table
     rows = read_table(table)
-    done = {(int(r["subjects"]), r["arch"], int(r["seed"])) for r in rows}
-    start, longest = time.time(), 0.0
+    done = {tuple(str(r[k]) for k in KEY) for r in rows}
+    longest = max((float(r["wall_s"]) for r in rows), default=0.0)  # a resumed run knows its longest training
+    start = time.time()
     for subjects in args.subjects:
+        todo = [(arch, seed) for arch in args.archs.split(",") for seed in args.seeds
+                if key(args, subjects, arch, seed) not in done]
+        if not todo:
+            continue
+        if late(args, start, longest, f"the {subjects}-subject data"):
+            return rows
         cache = make_data(args, subjects)
         floor = args.out / f"floor_s{subjects}.json"
         if not floor.exists():
-            floor.write_text(json.dumps(score_floor.main(["--cache", str(cache)]), indent=1) + "\n")
-        for arch in args.archs.split(","):
-            for seed in args.seeds:
-                if (subjects, arch, seed) in done:
-                    continue
-                if args.time_limit and time.time() - start + longest > args.time_limit:
-                    print(f"time limit: stopping before {subjects} subjects, {arch}, seed {seed}", flush=True)
-                    return rows
-                row = {"subjects": subjects, "frames_per_subject": args.frames // subjects,
-                       **train_one(args, cache, arch, seed)}
-                longest = max(longest, row["wall_s"])
-                rows.append(row)
-                write_csv(table, rows, COLUMNS)  # atomic: a killed run keeps every finished training
-                print(json.dumps(row), flush=True)
+            floor.write_text(json.dumps(score_floor.main(["--cache", str(cache), "--val-max", "0"]), indent=1) + "\n")
+        for arch, seed in todo:
+            if late(args, start, longest, f"{subjects} subjects, {arch}, seed {seed}"):
+                return rows
+            row = {"subjects": subjects, "frames_per_subject": args.frames // subjects,
+                   **train_one(args, cache, arch, seed)}
+            longest = max(longest, row["wall_s"])
+            rows.append(row)
+            write_csv(table, rows, COLUMNS)  # atomic: a killed run keeps every finished training
+            print(json.dumps(row), flush=True)
     return rows
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kit.errors import ToolkitError  # noqa: E402
 from trainers.device_data import DeviceData, subset  # noqa: E402
 from trainers.evaluate import pose_and_score  # noqa: E402
 
@@ -30,10 +31,21 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cache", required=True, help="a crop cache made by nas-data cache")
     p.add_argument("--out", type=Path, help="folder for score_floor.json (default: print only)")
-    p.add_argument("--split", default="val", help="the split scored (default: val, the selection split)")
-    p.add_argument("--val-max", type=int, default=2000, help="frames scored, as training validates (default 2000)")
+    p.add_argument("--split", default="val", choices=("val", "hold"),
+                   help="the split scored (default: val, the selection split; hold: the test subjects)")
+    p.add_argument("--val-max", type=int, default=2000,
+                   help="frames scored, drawn as a seed-0 training validates; 0: all (default 2000)")
     p.add_argument("--solver", default="cv2", choices=("cv2", "torch"), help="PnP solver (default cv2)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.val_max < 0:
+        p.error(f"--val-max {args.val_max}: must be >= 0")
+    return args
+
+
+def fail(message: str) -> None:
+    """Bad input: one line on stderr, exit 2."""
+    print(f"score_floor: {message}", file=sys.stderr)
+    sys.exit(2)
 
 
 def subject_means(verts: np.ndarray, subjects: np.ndarray) -> np.ndarray:
@@ -60,8 +72,13 @@ def predictors(data: DeviceData, split: str, rows: np.ndarray) -> tuple[dict, di
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
-    data = DeviceData.open(args.cache, "cpu")
-    rows = subset(len(data.rows[args.split]), limit=args.val_max, seed=0)
+    try:
+        data = DeviceData.open(args.cache, "cpu")
+    except ToolkitError as exc:
+        fail(str(exc))
+    if len(data.rows.get(args.split, ())) == 0:
+        fail(f"{args.cache} has no labelled frames in split {args.split!r}")
+    rows = subset(len(data.rows[args.split]), limit=args.val_max or None, seed=0)
     labels, preds = predictors(data, args.split, rows)
     out = {"cache": str(args.cache), "split": args.split, "frames": int(len(rows)), "solver": args.solver}
     for name, (verts, points) in preds.items():

@@ -130,14 +130,14 @@ def _mean_pair_kendall(a: np.ndarray) -> float:
 
 def noise_ceiling(full_seed_scores: Any, *, n_boot: int = 2000, level: float = 0.95,
                   seed: int = 0) -> dict[str, float | int]:
-    """How repeatable full training itself is: `kendall` between its seeds (the first two, or the mean over
-    every pair of seeds where there are more) with its bootstrap interval over the architectures scored under
-    every seed (`kendall_lo`, `kendall_hi`), the `icc` over seeds, and `n`, those architectures' count."""
+    """How repeatable full training itself is, over the architectures scored under every seed (`n` of them):
+    `kendall` between its seeds (the mean over every pair of seeds where there are more than two) with its
+    bootstrap interval (`kendall_lo`, `kendall_hi`), and the `icc` over seeds."""
     a = _by_seed(full_seed_scores)
-    complete = a[~np.isnan(a).any(axis=1)]
+    complete = a[~np.isnan(a).any(axis=1)]  # the point, its interval and n over the same architectures
     lo, hi = (bootstrap_rows(complete, _mean_pair_kendall, n_boot, level, seed) if a.shape[1] >= 2
               else (math.nan, math.nan))
-    return {"kendall": _mean_pair_kendall(a), "kendall_lo": lo, "kendall_hi": hi, "icc": icc(a),
+    return {"kendall": _mean_pair_kendall(complete), "kendall_lo": lo, "kendall_hi": hi, "icc": icc(a),
             "n": int(complete.shape[0])}
 
 
@@ -178,22 +178,24 @@ def _finite(value: Any) -> bool:
         return False
 
 
-def _unrepeatable(ceiling: Mapping[str, Any] | None) -> str | None:
-    """Why full training cannot judge a proxy (its seeds' tau interval reaches zero), or None."""
+def ceiling_words(ceiling: Mapping[str, Any] | None) -> str | None:
+    """How full training's seeds agree with each other where its interval does not lie above zero, else None."""
     if not ceiling or not _finite(ceiling.get("kendall_lo")) or float(ceiling["kendall_lo"]) > 0:
         return None
-    return (f"full training does not rank these architectures repeatably (its seeds agree at Kendall tau "
-            f"{float(ceiling['kendall']):+.2f}, 95% interval {float(ceiling['kendall_lo']):+.2f} to "
-            f"{float(ceiling['kendall_hi']):+.2f}, which includes zero), so no proxy can be validated against it")
+    tau, lo, hi = (float(ceiling[k]) for k in ("kendall", "kendall_lo", "kendall_hi"))
+    where = ("lies below zero: they rank the architectures measurably in opposite orders" if hi < 0 else
+             "includes zero: no measurable agreement with each other")
+    return (f"full training's seeds rank them with Kendall tau {tau:+.2f} (interval {lo:+.2f} to {hi:+.2f}, "
+            f"which {where})")
 
 
 def recommend(rows: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]],
               cost_key: str = "gpu_s_per_arch", margin: float = 0.1,
               ceiling: Mapping[str, Any] | None = None) -> tuple[str | None, str]:
     """The proxy to use and the rule that picked it: among proxies whose `kendall_lo` is above zero (they rank
-    measurably better than chance), the cheapest (by `cost_key`; a missing cost counts as dearest) whose
-    `kendall_lo` is within `margin` of the best. None when no proxy qualifies, or when `ceiling` (a
-    `noise_ceiling`) shows that full training's own seeds do not agree measurably.
+    measurably better than chance against the mean of full training's seeds), the cheapest (by `cost_key`; a
+    missing cost counts as dearest) whose `kendall_lo` is within `margin` of the best. None when no proxy
+    qualifies; then `ceiling` (a `noise_ceiling`), where its interval does not lie above zero, is part of why.
 
     Ties in cost go to the higher `kendall_lo`, then to the name. `rows`: name -> row, or rows that carry their
     name as `proxy` or `name`.
@@ -203,13 +205,11 @@ def recommend(rows: Mapping[str, Mapping[str, Any]] | Iterable[Mapping[str, Any]
     rule = (f"among proxies whose lower bound on Kendall tau (kendall_lo) is above zero, the cheapest by "
             f"{cost_key} whose kendall_lo is within {margin:g} of the best")
     best = max(lo, key=lo.__getitem__) if lo else None
-    best_text = f" (the best kendall_lo: {best}, {lo[best]:+.3f})" if best else ""
-    unrepeatable = _unrepeatable(ceiling)
-    if unrepeatable:
-        return None, f"{rule}: {unrepeatable}; none recommended{best_text}"
     if best is None or lo[best] <= 0:
         why = "no proxy has a finite kendall_lo" if best is None else "no proxy's kendall_lo is above zero"
-        return None, f"{rule}: {why}, none recommended{best_text}"
+        best_text = f" (the best kendall_lo: {best}, {lo[best]:+.3f})" if best else ""
+        words = ceiling_words(ceiling)
+        return None, f"{rule}: {why}, none recommended{best_text}" + (f"; {words}" if words else "")
     eligible = sorted(k for k in lo if lo[k] > 0 and lo[k] >= lo[best] - margin - 1e-12)  # "within": inclusive
 
     def cost(k: str) -> float:

@@ -59,7 +59,8 @@ def setup_text(run: Run) -> str:
     ranked = run.fidelity["n"].dropna() if "n" in run.fidelity else pd.Series(dtype=float)
     n = ranked.max() if len(ranked) else run.summary.get("n_archs")  # a partial run ranks only what is scored
     if n:
-        text += (f" Rank correlations are over {n:g} architectures, their intervals bootstrap 95% intervals over "
+        over = f"{ranked.min():g} to {n:g}" if len(ranked) and ranked.min() < n else f"{n:g}"
+        text += (f" Rank correlations are over {over} architectures, their intervals bootstrap 95% intervals over "
                  "architectures; a positive tau means the proxy ranks them as full training does.")
         if n <= 10:
             text += f" With {n:g} architectures one swapped pair moves tau by {4 / (n * (n - 1)):.2f}."
@@ -79,12 +80,14 @@ def ceiling_text(run: Run) -> str:
     spread = "; ".join(x for x in (_ceiling_interval(run), spread) if x)
     spread = f" ({spread})" if spread else ""
     text = (f"Noise ceiling: two full trainings of the same architectures with different seeds rank them with Kendall "
-            f"tau {c:+.2f}{spread}. Full training repeats its own ranking only this well, "
-            "which bounds the agreement any proxy can show with it: a proxy at the ceiling agrees with full training "
-            "as well as a second full-training seed does.")
+            f"tau {c:+.2f}{spread}: a proxy at the ceiling agrees with full training as well as a second "
+            "full-training seed does (against the mean of the seeds, as measured here, a proxy can exceed it).")
+    lo, hi = run.summary.get("noise_ceiling_kendall_lo"), run.summary.get("noise_ceiling_kendall_hi")
     if unrepeatable(run):
-        text += (" Here the interval includes zero: the seeds show no measurable agreement, so on this data full "
-                 "training does not rank these architectures repeatably and no proxy can be validated against it.")
+        text += (" Here the interval lies below zero: the seeds rank the architectures measurably in opposite orders."
+                 if hi is not None and hi < 0 else
+                 " Here the interval includes zero: the seeds show no measurable agreement with each other on these "
+                 "architectures, so on this data a proxy's agreement with full training is hard to show.")
     t = measured(run)
     if len(t):
         best = t.iloc[0]
@@ -99,7 +102,8 @@ def _ceiling_interval(run: Run) -> str:
 
 
 def unrepeatable(run: Run) -> bool:
-    """Whether the noise ceiling's interval reaches zero: full training's seeds show no measurable agreement."""
+    """Whether the noise ceiling's interval does not lie above zero (full training's seeds show no measurable
+    agreement with each other)."""
     lo = run.summary.get("noise_ceiling_kendall_lo")
     return lo is not None and lo <= 0
 
@@ -229,7 +233,7 @@ def in_short(run: Run) -> str:
     else:
         parts.append("no proxy meets the issue's goal")
     if unrepeatable(run):
-        parts.append("full training's own seeds show no measurable agreement on these architectures")
+        parts.append("full training's seeds show no measurable agreement with each other on these architectures")
     if run.summary.get("recommended_proxy"):
         parts.append(f"the run recommends {run.summary['recommended_proxy']}")
     elif run.summary.get("rule"):

@@ -76,3 +76,6 @@ def test_identity_check_trains_each_data_arch_and_seed_once_and_resumes(tmp_path
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"identity.csv", "floor_s4.json", "floor_s8.json"}
     table = (tmp_path / "out" / "identity.csv").read_bytes()
     assert len(identity_check.main(argv)) == 4 and (tmp_path / "out" / "identity.csv").read_bytes() == table
+    # other settings are other trainings; a time limit the longest training would overrun starts none of them
+    assert len(identity_check.main([*argv, "--epochs", "2", "--time-limit", "0"])) == 4
+    assert (tmp_path / "out" / "identity.csv").read_bytes() == table

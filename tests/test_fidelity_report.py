@@ -295,17 +295,22 @@ def test_a_higher_is_better_proxy_without_a_direction_column(tmp_path):
             "of models.csv puts the difference between +0.00 and +0.00 (95%)") in text
 
 
-def test_a_full_training_that_does_not_repeat_its_ranking_validates_no_proxy(tmp_path):
-    rule = ("among proxies whose lower bound on Kendall tau (kendall_lo) is above zero, ...: full training does not "
-            "rank these architectures repeatably")
+def test_full_training_seeds_without_measurable_agreement_are_said_so(tmp_path):
+    rule = ("among proxies whose lower bound on Kendall tau (kendall_lo) is above zero, ...: no proxy's kendall_lo is "
+            "above zero, none recommended")
     summary = {**SUMMARY, "noise_ceiling_kendall": -0.02, "noise_ceiling_kendall_lo": -0.45,
                "noise_ceiling_kendall_hi": 0.42, "icc": 0.06, "recommended_proxy": None, "rule": rule}
     text = story(fidelity_run(tmp_path / "r", summary=summary))
     assert "rank them with Kendall tau -0.02 (95% interval -0.45 to +0.42; ICC 0.06" in text
-    assert "Here the interval includes zero: the seeds show no measurable agreement" in text
-    assert "full training's own seeds show no measurable agreement on these architectures; the run recommends no " \
-           "proxy." in text
+    assert "Here the interval includes zero: the seeds show no measurable agreement with each other" in text
+    assert "full training's seeds show no measurable agreement with each other on these architectures; the run " \
+           "recommends no proxy." in text
     assert f'The run recommends no proxy, by its rule: "{rule}".' in text
+    opposed = story(fidelity_run(tmp_path / "o", summary={**summary, "noise_ceiling_kendall": -0.7,
+                                                          "noise_ceiling_kendall_lo": -0.98,
+                                                          "noise_ceiling_kendall_hi": -0.17}))
+    assert "Here the interval lies below zero: the seeds rank the architectures measurably in opposite orders." \
+        in opposed
     repeatable = story(fidelity_run(tmp_path / "s", summary={**SUMMARY, "noise_ceiling_kendall_lo": 0.6,
                                                              "noise_ceiling_kendall_hi": 0.95}))
     assert "(95% interval +0.60 to +0.95; ICC 0.93" in repeatable and "no measurable agreement" not in repeatable

@@ -212,14 +212,21 @@ def test_recommend_ties_missing_costs_and_nothing_to_recommend():
     assert name is None and "none recommended" in rule
 
 
-def test_recommend_needs_a_proxy_above_chance_and_a_repeatable_full_training():
+def test_recommend_needs_a_proxy_above_chance_and_says_how_full_training_repeats_itself():
     rows = {"final_e8": {"kendall_lo": 0.05, "gpu_s_per_arch": 11.0},
             "synflow": {"kendall_lo": -0.02, "gpu_s_per_arch": 0.7}}  # within 0.1 of the best, but not above 0
     assert recommend(rows)[0] == "final_e8"
     name, rule = recommend({"a": {"kendall_lo": 0.0}, "b": {"kendall_lo": -0.3}})
     assert name is None and "no proxy's kendall_lo is above zero" in rule and "(the best kendall_lo: a, +0.000)" in rule
     flat = {"kendall": -0.02, "kendall_lo": -0.45, "kendall_hi": 0.42}
-    name, rule = recommend(rows, ceiling=flat)
-    assert name is None and "does not rank these architectures repeatably" in rule and "-0.45 to +0.42" in rule
-    assert recommend(rows, ceiling={"kendall": 0.7, "kendall_lo": 0.4, "kendall_hi": 0.9})[0] == "final_e8"
-    assert recommend(rows, ceiling={"kendall": math.nan, "kendall_lo": math.nan})[0] == "final_e8"  # one seed
+    # a proxy above chance against the seeds' mean shows that the mean ranks: a flat ceiling vetoes nothing
+    assert recommend(rows, ceiling=flat)[0] == "final_e8"
+    chance = {"a": {"kendall_lo": -0.1}}
+    name, rule = recommend(chance, ceiling=flat)
+    assert name is None and rule.endswith("; full training's seeds rank them with Kendall tau -0.02 (interval -0.45 "
+                                          "to +0.42, which includes zero: no measurable agreement with each other)")
+    opposed = recommend(chance, ceiling={"kendall": -0.7, "kendall_lo": -0.98, "kendall_hi": -0.17})[1]
+    assert "which lies below zero: they rank the architectures measurably in opposite orders" in opposed
+    assert "full training's seeds" not in recommend(chance, ceiling={"kendall": 0.7, "kendall_lo": 0.4,
+                                                                     "kendall_hi": 0.9})[1]
+    assert "full training's seeds" not in recommend(chance, ceiling={"kendall": math.nan, "kendall_lo": math.nan})[1]
