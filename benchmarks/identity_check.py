@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import score_floor  # noqa: E402
 from kit.atomic import write_csv  # noqa: E402
+from kit.cli import run_main  # noqa: E402
 
 KEY = ("subjects", "frames_per_subject", "arch", "seed", "epochs", "res")  # a finished row: what it was trained with
 COLUMNS = ["subjects", "frames_per_subject", "arch", "seed", "epochs", "res", "score", "v1_v2", "v1_v3", "v1_v4_x10",
@@ -130,5 +131,5 @@ def main(argv: list[str] | None = None) -> list[dict]:
     return rows
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # bad input, a damaged identity.csv and unwritable output: one line, exit 2
+    sys.exit(run_main("identity_check", lambda: main() and None))

@@ -20,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kit.cli import run_main  # noqa: E402
 from kit.errors import ToolkitError  # noqa: E402
 from trainers.device_data import DeviceData, subset  # noqa: E402
 from trainers.evaluate import pose_and_score  # noqa: E402
@@ -40,12 +41,6 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if args.val_max < 0:
         p.error(f"--val-max {args.val_max}: must be >= 0")
     return args
-
-
-def fail(message: str) -> None:
-    """Bad input: one line on stderr, exit 2."""
-    print(f"score_floor: {message}", file=sys.stderr)
-    sys.exit(2)
 
 
 def subject_means(verts: np.ndarray, subjects: np.ndarray) -> np.ndarray:
@@ -72,12 +67,9 @@ def predictors(data: DeviceData, split: str, rows: np.ndarray) -> tuple[dict, di
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
-    try:
-        data = DeviceData.open(args.cache, "cpu")
-    except ToolkitError as exc:
-        fail(str(exc))
+    data = DeviceData.open(args.cache, "cpu")
     if len(data.rows.get(args.split, ())) == 0:
-        fail(f"{args.cache} has no labelled frames in split {args.split!r}")
+        raise ToolkitError(f"{args.cache} has no labelled frames in split {args.split!r}")
     rows = subset(len(data.rows[args.split]), limit=args.val_max or None, seed=0)
     labels, preds = predictors(data, args.split, rows)
     out = {"cache": str(args.cache), "split": args.split, "frames": int(len(rows)), "solver": args.solver}
@@ -95,5 +87,5 @@ def main(argv: list[str] | None = None) -> dict:
     return out
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # bad input and unwritable output: one line, exit 2
+    sys.exit(run_main("score_floor", lambda: main() and None))

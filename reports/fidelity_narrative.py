@@ -82,7 +82,7 @@ def ceiling_text(run: Run) -> str:
     text = (f"Noise ceiling: two full trainings of the same architectures with different seeds rank them with Kendall "
             f"tau {c:+.2f}{spread}: a proxy at the ceiling agrees with full training as well as a second "
             "full-training seed does (against the mean of the seeds, as measured here, a proxy can exceed it).")
-    lo, hi = run.summary.get("noise_ceiling_kendall_lo"), run.summary.get("noise_ceiling_kendall_hi")
+    hi = run.summary.get("noise_ceiling_kendall_hi")
     if unrepeatable(run):
         text += (" Here the interval lies below zero: the seeds rank the architectures measurably in opposite orders."
                  if hi is not None and hi < 0 else
