@@ -2,7 +2,7 @@
 # Issue 14's study (nas-fidelity, default preset) on a GPU machine, in device calls of under 10 minutes each.
 # Each call makes the default preset's synthetic data anew (same seed, same path), restores the study's small files
 # from what an earlier call left (PREV: its study.tgz, or a folder holding study/, e.g.
-# docs/results/fidelity/in_progress), runs or resumes `nas-fidelity` with --time-limit LIMIT (it starts no
+# docs/results/fidelity, where the finished study now lies), runs or resumes `nas-fidelity` with --time-limit LIMIT (it starts no
 # training that would not end in time, lets running ones finish and pauses; finished trainings are in jobs.csv),
 # and packs the run folder's small files into OUT/study.tgz. GPU utilisation is sampled every 0.5 s into OUT/util.csv and the
 # log's lines carry Unix times, so the utilisation of the proxy and full stages can be read apart.

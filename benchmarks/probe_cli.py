@@ -51,7 +51,7 @@ TRACEBACK = "Traceback (most recent call last)"
 BAD = ("PROBE-ERROR", "TRACEBACK", "SILENT", "DAMAGED", "MULTILINE", "UNNAMED", "OTHER-EXIT", "TIMEOUT", "FAILED")
 SMALL_TRAIN = "--arch d1.1.1.1_w8.16.16.16 --epochs 1 --batch 16 --lr 16 --res 32 --device cpu --warmup-steps 5"
 RUNS = {"search": REPO / "tests" / "data" / "h100_search_30trials", "ablate": REPO / "docs" / "example_ablation" / "run",
-        "fidelity": REPO / "docs" / "results" / "fidelity" / "in_progress" / "study"}
+        "fidelity": REPO / "docs" / "results" / "fidelity" / "study"}
 
 
 def script(name: str) -> str:

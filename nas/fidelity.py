@@ -27,6 +27,7 @@ from nas.deadline import Deadline, Paused
 from nas.final import expect_durations, fit_grid, full_plan
 from nas.packing import decide
 from nas.proxies import get_proxy, schedule_key
+from nas.references import REFERENCES, reference_values
 from nas.runs import RunDir, read_table, update_summary, write_table
 from nas.schema import Status
 from nas.settings import TIME_LIMIT_HELP, minutes, RunSettings, SettingsError, check_name
@@ -266,6 +267,9 @@ def assemble(s: FidelitySettings, rows: list[dict[str, Any]], done: list[dict[st
                 value = r.get(f"proxy_{proxy.reads or p}") if r and proxy.trains else (r["proxy_value"] if r else None)
                 row[f"{p}_s{k}"] = _number(value) if value not in (None, "") else None
         out.append(row)
+    for name, values in reference_values(s.search_space(), rows).items():  # one "seed": they are deterministic
+        for row, value in zip(out, values):
+            row[f"{name}_s0"] = value
     return out
 
 
@@ -282,12 +286,15 @@ def finish(s: FidelitySettings, run: RunDir, rows: list[dict[str, Any]]) -> dict
         by_seed = [[r[f"{p}_s{k}"] for k in range(s.proxy_seeds)] for r in table]
         fidelity.append({"proxy": p, **stats.fidelity_row(by_seed, full, get_proxy(p).direction),
                          "gpu_s_per_arch": cost.get(p), "direction": get_proxy(p).direction,
-                         "label": get_proxy(p).label})
+                         "label": get_proxy(p).label, "reference": ""})
+    for name, ref in REFERENCES.items():  # size alone, beside the proxies; never recommended
+        fidelity.append({"proxy": name, **stats.fidelity_row([[r[f"{name}_s0"]] for r in table], full, ref.direction),
+                         "gpu_s_per_arch": 0.0, "direction": ref.direction, "label": ref.label, "reference": "yes"})
     write_table(run.root / "fidelity.csv", fidelity, ["proxy", "kendall", "kendall_lo", "kendall_hi", "spearman",
                                                        "spearman_lo", "spearman_hi", "repeat_kendall",
                                                        "gpu_s_per_arch"])
     ceiling = stats.noise_ceiling(full)
-    best, rule = stats.recommend(fidelity, ceiling=ceiling)
+    best, rule = stats.recommend([r for r in fidelity if not r["reference"]], ceiling=ceiling)
     complete = all(Status.parse(r["status"]) == Status.COMPLETE for r in done) and len(done) == len(jobs(s, rows))
     return update_summary(run.summary, n_archs=len(rows), full_seeds=s.full_seeds,
                           noise_ceiling_kendall=ceiling.get("kendall"),

@@ -89,8 +89,10 @@ class SearchSettings(RunSettings):
     proxy_epochs: int = option(6, help="epochs of a proxy training")
     proxy_fraction: float = option(0.25, help="fraction of the training frames a proxy sees")
     proxy_res: int = option(256, help="input size of proxy trainings")
-    proxy_score: str = option("final", help="the proxy that ranks architectures (final: last held-out score; "
-                                            "tse: sum of training losses)", choices=_proxies())
+    proxy_score: str = option("final", help="the proxy that ranks architectures (synflow: SynFlow of the untrained "
+                                            "network, the default preset's since issue 14's study; final: last "
+                                            "held-out score after a short training; tse: sum of training losses)",
+                              choices=_proxies())
     proxy_from: str | None = option(None, help="the nas-fidelity run whose recommended proxy this is", cli=False)
     scheduler: str = option("asha", help="asha stops weak proxies early", choices=SCHEDULERS)
     gpus_per_trial: float | None = option(None, help="GPUs per trial (fractions pack several on a GPU); default: "

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reports.fidelity_tables import FULL, fidelity_proxies, seed_columns
+from reports.fidelity_tables import FULL, fidelity_proxies, is_reference, reference_names, seed_columns
 from reports.run import Run
 
 GOAL_TAU, GOAL_LOWER, GOAL_COST = 0.6, 0.3, 0.10  # Kendall >= 0.6, interval's lower end > 0.3, <= 10% of full
@@ -18,16 +18,24 @@ BOOTSTRAP, BOOTSTRAP_SEED = 2000, 0
 MEAN = "_mean"  # models.csv's copy: full_score_mean and PROXY_mean, each a mean over the seeds' columns
 
 
+def _by_tau(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.sort_values("kendall", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+
+
 def fidelity_table(run: Run) -> pd.DataFrame:
-    """fidelity.csv's rows sorted by Kendall tau, highest first (proxies not yet measured last)."""
-    return run.fidelity.sort_values("kendall", ascending=False, na_position="last", kind="stable") \
-        .reset_index(drop=True)
+    """fidelity.csv's proxies sorted by Kendall tau, highest first (proxies not yet measured last)."""
+    return _by_tau(run.fidelity[~is_reference(run.fidelity)])
+
+
+def reference_table(run: Run) -> pd.DataFrame:
+    """fidelity.csv's structural references (size alone, no training), sorted by Kendall tau."""
+    return _by_tau(run.fidelity[is_reference(run.fidelity)])
 
 
 def models_table(run: Run) -> pd.DataFrame:
     """models.csv with the mean full score over its seeds and each proxy's mean over its seeds added."""
     table = run.models.copy()
-    for name in [FULL, *fidelity_proxies(run)]:
+    for name in [FULL, *fidelity_proxies(run), *reference_names(run)]:
         cols = seed_columns(table, name)
         table[name + MEAN] = table[cols].mean(axis=1) if cols else np.nan
     return table

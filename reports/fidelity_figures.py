@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from reports.fidelity import FULL, GOAL_COST, GOAL_TAU, MEAN, direction_sign, fidelity_table, full_gpu_s, \
-    models_table
+    models_table, reference_table
 from reports.figures import DPI, FigureFile, _annotate, _log_if_wide, plt, save_png
 from reports.run import Run
 
@@ -25,6 +25,9 @@ def _reference_lines(ax: plt.Axes, run: Run) -> None:
     if ceiling is not None:
         ax.axhline(ceiling, color="#d62728", lw=1.2, label=f"noise ceiling (full seeds' tau {ceiling:+.2f})")
     ax.axhline(GOAL_TAU, color="black", lw=0.8, ls=":", label=f"goal: tau >= {GOAL_TAU}")
+    for (_, ref), color in zip(reference_table(run).dropna(subset=["kendall"]).iterrows(), ("#8c564b", "#7f7f7f")):
+        ax.axhline(ref["kendall"], color=color, lw=1.0, ls="-.",
+                   label=f"{ref['proxy']}: size alone, no training (tau {ref['kendall']:+.2f})")
     full_s = full_gpu_s(run)
     if full_s:
         ax.axvline(GOAL_COST * full_s, color="black", lw=0.8, ls="--",
@@ -37,7 +40,7 @@ def fidelity_vs_cost(run: Run) -> Figure | None:
     t = t[t["kendall"].notna() & (t["gpu_s_per_arch"] > 0)]
     if t.empty:
         return None
-    fig, ax = plt.subplots(figsize=(9, 5), dpi=DPI)
+    fig, ax = plt.subplots(figsize=(11.5, 5), dpi=DPI)
     lo = (t["kendall"] - t["kendall_lo"]).clip(lower=0).fillna(0)
     hi = (t["kendall_hi"] - t["kendall"]).clip(lower=0).fillna(0)
     ax.errorbar(t["gpu_s_per_arch"], t["kendall"], yerr=[lo, hi], fmt="o", color="#1f77b4", ecolor="#7f9fbf",
@@ -50,13 +53,13 @@ def fidelity_vs_cost(run: Run) -> Figure | None:
     _reference_lines(ax, run)
     ax.set_xscale("log")
     _log_if_wide(ax, t["gpu_s_per_arch"].to_numpy(float), axis="x")
-    missing = len(run.fidelity) - len(t)
+    missing = len(fidelity_table(run)) - len(t)
     note = f" ({missing} without a tau or GPU time not shown)" if missing else ""
     ax.set(xlabel="GPU-seconds per architecture (log)", ylabel="Kendall tau against full training",
            ylim=(min(-0.1, np.nanmin(t[["kendall", "kendall_lo"]].to_numpy(float)) - 0.05), 1.02),
            title=f"proxy fidelity against cost{note}")
     ax.margins(x=0.15)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: it hid the points
     fig.tight_layout()
     return fig
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from reports.fidelity import GOAL_COST, GOAL_LOWER, GOAL_TAU, Difference, Goal, difference, fidelity_table, \
-    full_gpu_s, goal, proxy_label
+from reports.fidelity import GOAL_COST, GOAL_LOWER, GOAL_TAU, MEAN, Difference, Goal, difference, fidelity_table, \
+    full_gpu_s, goal, models_table, proxy_label, reference_table
 from reports.fidelity_tables import FULL, fidelity_proxies, seed_columns
 from reports.narrative import _and, status_text
 from reports.run import Run
@@ -156,6 +156,35 @@ def _zero_text(t: pd.DataFrame) -> str:
     return text
 
 
+def reference_text(run: Run) -> str:
+    """How well size alone ranks the architectures, whether the best proxy does better, and which reference the
+    recommended (or best) proxy ranks like."""
+    refs = reference_table(run).dropna(subset=["kendall"])
+    if refs.empty:
+        return ""
+    each = [f"{proxy_label(r)} at Kendall tau {r['kendall']:+.2f} ({_interval(r)})" for _, r in refs.iterrows()]
+    text = ("Size alone, as references that train nothing and are never recommended (the bigger network ranked "
+            f"better), ranks the architectures: {_and(each)}.")
+    t, ref = measured(run), refs.iloc[0]
+    if t.empty:
+        return text
+    text += " " + difference_text(difference(run, t.iloc[0]["proxy"], ref["proxy"]), "the size reference")
+    proxy = run.summary.get("recommended_proxy") or t.iloc[0]["proxy"]
+    like = _like(run, proxy, ref["proxy"])
+    return text + (f" {proxy} ranks the architectures like {ref['proxy']} (Kendall tau {like:+.2f} between their "
+                   "values): on this window it mostly measures the same thing." if like is not None and abs(like) >= 0.8
+                   else "")
+
+
+def _like(run: Run, a: str, b: str) -> float | None:
+    """Kendall tau between two proxies' mean values over the architectures (None where fewer than 3 have both)."""
+    from nas.stats import kendall
+    m = models_table(run)
+    cols = [a + MEAN, b + MEAN]
+    both = m[cols].dropna() if all(c in m for c in cols) else pd.DataFrame()
+    return None if len(both) < 3 else float(kendall(both[cols[0]], both[cols[1]]))
+
+
 def _goal_terms(run: Run) -> str:
     full_s = full_gpu_s(run)
     text = (f"The issue's goal: Kendall tau >= {GOAL_TAU} with the 95% interval's lower end above {GOAL_LOWER}, at "
@@ -244,5 +273,5 @@ def in_short(run: Run) -> str:
 def fidelity_narrative(run: Run) -> list[str]:
     """The report's "what this run shows" paragraphs for a nas-fidelity run."""
     paragraphs = [status_text(run), in_short(run), setup_text(run), ceiling_text(run), best_text(run),
-                  goal_text(run), recommendation_text(run)]
+                  reference_text(run), goal_text(run), recommendation_text(run)]
     return [p for p in paragraphs if p]

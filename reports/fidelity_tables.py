@@ -104,7 +104,7 @@ def _check_summary(summary: dict[str, Any], path: Path) -> dict[str, Any]:
 def load_fidelity(run: RunDir, config: dict[str, Any], summary: dict[str, Any]) -> Run:
     """A nas-fidelity run folder: models.csv, fidelity.csv and summary.json, checked."""
     models = _fidelity_frame(run.root / MODELS_CSV, ("arch",), ("arch", "kind"), MODEL_NUMBERS, seeds=True)
-    fidelity = _check_fidelity(_fidelity_frame(run.root / FIDELITY_CSV, ("proxy", "kendall"), ("proxy",),
+    fidelity = _check_fidelity(_fidelity_frame(run.root / FIDELITY_CSV, ("proxy", "kendall"), ("proxy", "reference"),
                                                FIDELITY_NUMBERS),
                                run.root / FIDELITY_CSV)
     return Run(run.root, "fidelity", config, _check_summary(summary, run.summary), pd.DataFrame(), pd.DataFrame(),
@@ -123,10 +123,22 @@ def _names(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
 
+def is_reference(fidelity: pd.DataFrame) -> pd.Series:
+    """fidelity.csv's rows that are structural references (size alone, `nas.references`), not proxies."""
+    return fidelity["reference"].fillna("").astype(str).str.strip().str.lower().isin(("yes", "true", "1"))
+
+
+def reference_names(run: Run) -> list[str]:
+    """The structural references fidelity.csv reports beside the proxies."""
+    return list(run.fidelity.loc[is_reference(run.fidelity), "proxy"])
+
+
 def fidelity_proxies(run: Run) -> list[str]:
-    """A fidelity run's proxies: config.yaml's, then fidelity.csv's, then models.csv's, in first-seen order."""
+    """A fidelity run's proxies: config.yaml's, then fidelity.csv's, then models.csv's, in first-seen order (the
+    structural references left out)."""
     in_models = [m["name"] for c in run.models.columns if (m := SEED_COLUMN.match(str(c))) and m["name"] != FULL]
-    return list(dict.fromkeys([*_names(run.config.get("proxies")), *run.fidelity["proxy"], *in_models]))
+    names = dict.fromkeys([*_names(run.config.get("proxies")), *run.fidelity["proxy"], *in_models])
+    return [n for n in names if n not in set(reference_names(run))]
 
 
 def _seed_count(value: Any) -> int:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from reports.fidelity import fidelity_table, full_gpu_s, goal, models_table, proxy_label
+from reports.fidelity import fidelity_table, full_gpu_s, goal, models_table, proxy_label, reference_table
 from reports.fidelity_figures import make_fidelity_figures
 from reports.fidelity_narrative import fidelity_narrative
 from reports.figures import FigureFile, make_figures
@@ -205,8 +205,10 @@ def fidelity_display(run: Run) -> Table:
         "GPU-s / arch": lambda r: _num(r["gpu_s_per_arch"], 0)}
     if full_s:
         cols["% of full"] = lambda r: _num(100 * r["gpu_s_per_arch"] / full_s, 1)
-    cols["goal"] = lambda r: "-" if pd.isna(r["kendall"]) else verdict[goal(r, full_s).meets]
-    headers, rows = _display(fidelity_table(run), cols)
+    refs = set(reference_table(run)["proxy"])
+    cols["goal"] = lambda r: ("reference (no training)" if r["proxy"] in refs else
+                              "-" if pd.isna(r["kendall"]) else verdict[goal(r, full_s).meets])
+    headers, rows = _display(pd.concat([fidelity_table(run), reference_table(run)], ignore_index=True), cols)
     note = ("Kendall tau and Spearman rho of each proxy's ranking against full training's (positive: the same "
             "order), with bootstrap 95% intervals over architectures; repeat tau: between the proxy's two seeds. "
             "Goal: tau >= 0.6, the interval's lower end above 0.3, at <= 10% of one full training's GPU time"
@@ -247,7 +249,8 @@ def write_csv_tables(run: Run, out: Path) -> list[Path]:
     """comparison.csv, and table1.csv (ablation) or trials.csv (search), and failures.csv; for a fidelity run
     fidelity.csv (sorted by Kendall tau) and models.csv (with the means over seeds)."""
     if run.kind == "fidelity":
-        frames = {"fidelity": fidelity_table(run), "models": models_table(run)}
+        frames = {"fidelity": pd.concat([fidelity_table(run), reference_table(run)], ignore_index=True),
+                  "models": models_table(run)}
         return [write_file(out / f"{name}.csv", df.to_csv(index=False)) for name, df in frames.items()]
     frames = {"comparison": comparison(run), "failures": failures(run)}
     frames.update({"table1": table1(run)} if run.kind == "ablation" else {"trials": trials_table(run)})

@@ -118,8 +118,8 @@ def test_nas_fidelity_resume_on_damaged_tables(tiny_cache, tmp_path, capsys, nam
     from pathlib import Path
 
     from nas.fidelity_cli import main
-    run = shutil.copytree(Path(__file__).resolve().parents[1] / "docs" / "results" / "fidelity" / "in_progress" /
-                          "study", tmp_path / "fidelity")
+    run = shutil.copytree(Path(__file__).resolve().parents[1] / "docs" / "results" / "fidelity" / "study",
+                          tmp_path / "fidelity", ignore=shutil.ignore_patterns("report"))
     config = run / "config.yaml"
     text = re.sub(r"^data: .*$", f"data: {tiny_cache}", config.read_text(), flags=re.M)
     text = re.sub(r"^out: .*$", f"out: {tmp_path}", re.sub(r"^name: .*$", "name: fidelity", text, flags=re.M), flags=re.M)

@@ -25,6 +25,14 @@ def args(cache: Path, out: Path, name: str, *extra: str) -> list[str]:
             "--name", name, *extra]
 
 
+def timm_blocks(arch: str) -> int:
+    """The residual blocks of an architecture's built network (timm's stages), counted independently of its name."""
+    from search_spaces import create_space
+    space = create_space()
+    net = space.build(space.parse(arch), 10)
+    return sum(len(getattr(net, f"layer{i}")) for i in range(1, 5))
+
+
 @pytest.fixture(scope="module")
 def study(tiny_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("fid")
@@ -41,11 +49,15 @@ def test_the_study_writes_its_tables(study):
     for m in models:
         assert all(m[f"full_score_s{k}"] and float(m[f"full_score_s{k}"]) > 0 for k in range(2))
         assert all(m[f"{p}_s{k}"] not in ("", None) for p in PROXIES.split(",") for k in range(2))
-    assert [f["proxy"] for f in fidelity] == PROXIES.split(",")
+    assert [f["proxy"] for f in fidelity] == PROXIES.split(",") + ["ref_depth", "ref_params"]
+    assert [f["reference"] for f in fidelity] == [""] * len(PROXIES.split(",")) + ["yes", "yes"]
+    for m in models:  # size alone beside the proxies: the blocks of the timm network, and its parameters
+        assert float(m["ref_depth_s0"]) == timm_blocks(m["arch"])
+        assert float(m["ref_params_s0"]) == pytest.approx(float(m["params_m"]))
     assert summary["fidelity"] == "done" and summary["n_archs"] == 3 and summary["full_seeds"] == 2
     ceiling = {k: summary[f"noise_ceiling_{k}"] for k in ("kendall", "kendall_lo", "kendall_hi")}
     assert not ceiling["kendall_lo"] > ceiling["kendall_hi"]  # NaN with too few architectures
-    assert recommend(fidelity, ceiling=ceiling) == (summary["recommended_proxy"], summary["rule"])
+    assert recommend(fidelity[:-2], ceiling=ceiling) == (summary["recommended_proxy"], summary["rule"])
     jobs = read_table(study / "jobs.csv")
     # 3 architectures x 2 seeds x (2 schedules + 1 zero-cost) proxies, and 3 x 2 full trainings
     assert len(jobs) == 3 * 2 * 3 + 3 * 2 and all(j["status"] == "complete" for j in jobs)

@@ -104,7 +104,8 @@ def test_fidelity_table_is_sorted_and_equals_fidelity_csv(run_dir, report):
     source = pd.read_csv(run_dir / "fidelity.csv")
     assert list(table["kendall"]) == sorted(source["kendall"], reverse=True)
     expected = source.sort_values("kendall", ascending=False).reset_index(drop=True)
-    pd.testing.assert_frame_equal(table, expected, check_dtype=False)  # counts come back as floats
+    assert table["reference"].isna().all()  # the column a study without references lacks comes back empty
+    pd.testing.assert_frame_equal(table[source.columns], expected, check_dtype=False)  # counts come back as floats
     md = (report / "report.md").read_text()
     rows = [line for line in md.splitlines() if re.match(r"\| \S+ \| [-+]\d", line)]
     assert [r.split("|")[1].strip() for r in rows] == list(expected["proxy"])
@@ -314,3 +315,26 @@ def test_full_training_seeds_without_measurable_agreement_are_said_so(tmp_path):
     repeatable = story(fidelity_run(tmp_path / "s", summary={**SUMMARY, "noise_ceiling_kendall_lo": 0.6,
                                                              "noise_ceiling_kendall_hi": 0.95}))
     assert "(95% interval +0.60 to +0.95; ICC 0.93" in repeatable and "no measurable agreement" not in repeatable
+
+
+def test_size_references_are_reported_beside_the_proxies_not_as_proxies(tmp_path):
+    models = models_frame()
+    models["ref_depth_s0"] = -3 * models["full_score_s0"] - 3 * models["full_score_s1"]  # bigger ranks better
+    models["ref_params_s0"] = models["params_m"]
+    refs = pd.DataFrame({"proxy": ["ref_depth", "ref_params"], "kendall": [0.90, 0.02], "kendall_lo": [0.75, -0.4],
+                         "kendall_hi": [0.97, 0.42], "gpu_s_per_arch": [0.0, 0.0], "n": [13, 13],
+                         "direction": ["max", "max"], "label": ["depth alone: the number of blocks", "size alone"],
+                         "reference": ["yes", "yes"]})
+    root = fidelity_run(tmp_path / "fid", pd.concat([FIDELITY.assign(reference=""), refs]), models=models)
+    assert main([str(root)]) == 0
+    md = (root / "report" / "report.md").read_text()
+    assert "complete" in md and "Partial run" not in md  # one column each: no missing seed
+    assert md.count("| reference (no training) |") == 2
+    text = story(root)
+    assert "The run compares 4 proxies" in text and "Of the 4 measured proxies" in text
+    assert "Size alone, as references that train nothing and are never recommended" in text
+    assert "ref_depth (depth alone: the number of blocks) at Kendall tau +0.90" in text
+    # the best proxy against the best reference: a paired interval; synflow's values rank unlike depth's here
+    assert "epochs_5's tau is 0.18 lower than that of the size reference ref_depth" in text
+    table = pd.read_csv(root / "report" / "tables" / "fidelity.csv")
+    assert list(table["proxy"])[-2:] == ["ref_depth", "ref_params"]

@@ -255,9 +255,11 @@ def test_resume_errors(tiny_cache, tmp_path, capsys):
 @pytest.mark.ray
 @pytest.mark.slow
 def test_regnet_space_end_to_end_and_its_report(tiny_cache, tmp_path):
+    # with the default preset's zero-cost proxy (synflow: higher is better, values up to ~1e180) through both stages
     from reports.cli import main as report
     from search_spaces import create_space
-    args = _override(search_args(tiny_cache, tmp_path, "rg", 2), ["--baselines", "regnetx_040"]) + ["--space", "regnet"]
+    args = _override(search_args(tiny_cache, tmp_path, "rg", 2), ["--baselines", "regnetx_040"]) + [
+        "--space", "regnet", "--proxy-score", "synflow"]
     assert main(args) == 0
     run = RunDir(tmp_path / "rg")
     space = create_space("regnet", res=256, outputs=6100)
@@ -269,4 +271,5 @@ def test_regnet_space_end_to_end_and_its_report(tiny_cache, tmp_path):
     assert report([str(run.root)]) == 0
     text = (run.root / "report" / "report.md").read_text()
     assert "regnetx_040" in text and "design_trends.png" in text
+    assert all(float(r["proxy_score"]) > 0 for r in final)  # every stage-2 model scored by synflow too
     shutil.rmtree(run.root / "final")

@@ -67,3 +67,12 @@ def test_a_raising_and_an_out_of_memory_trial_fail_and_the_search_goes_on(ray_se
     assert by_arch[oom]["status"] == "failed" and by_arch[oom]["failure"].startswith("OutOfMemoryError: CUDA out")
     others = [r for a, r in by_arch.items() if a not in (raises, oom)]
     assert len(others) == 2 and all(r["status"] == "complete" and r["proxy_score"] for r in others)
+
+
+def test_a_zero_cost_proxy_ranks_stage_1_higher_is_better(ray_session, tiny_cache, tmp_path):
+    # synflow is the default preset's proxy since issue 14's study: stage 1 scores each untrained network once
+    rows, study = stage1(tiny_cache, tmp_path, "synflow", proxy_score="synflow", scheduler="asha")
+    assert len(rows) == 4 and all(r["status"] == "complete" for r in rows)
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+    values = [float(r["proxy_score"]) for r in rows]
+    assert all(v > 0 for v in values) and [t.value for t in study.trials] == values
