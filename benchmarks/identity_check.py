@@ -10,7 +10,9 @@ default splits) once under WORK (outside OUT), scores the trivial predictors on 
 architecture x seed with `trainers.train` and appends one row to OUT/identity.csv as each ends (rerun the same
 command to continue; done rows are skipped). `--time-limit` starts no training that the longest one so far would
 not finish in time. Synthetic data only; the answer is in the shape term `v1_v4_x10`: against the mean shape's (in
-OUT/floor_sN.json), and whether it differs between architectures by more than between seeds.
+OUT/floor_sN.json), and whether it differs between architectures by more than between seeds; `train_*`, the same
+network's terms on its own training frames, tells a network that memorised the training faces (low there, above
+the mean shape on unseen subjects) from one that learned no shape at all.
 """
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ from kit.atomic import write_csv  # noqa: E402
 from kit.cli import run_main  # noqa: E402
 
 KEY = ("subjects", "frames_per_subject", "arch", "seed", "epochs", "res")  # a finished row: what it was trained with
-COLUMNS = ["subjects", "frames_per_subject", "arch", "seed", "epochs", "res", "score", "v1_v2", "v1_v3", "v1_v4_x10",
-           "gflops", "wall_s"]
+TERMS = ("score", "v1_v2", "v1_v3", "v1_v4_x10")
+COLUMNS = ["subjects", "frames_per_subject", "arch", "seed", "epochs", "res", *TERMS, "gflops", "wall_s",
+           *(f"train_{t}" for t in TERMS)]
 
 
 def ints(text: str) -> list[int]:
@@ -58,7 +61,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--time-limit", type=float, help="seconds from the start after which no training starts")
+    p.add_argument("--train-frames", type=int, default=2000,
+                   help="also score each trained network on this many of its own training frames, evenly spaced: "
+                        "what it fits of the faces it saw, against the held-out subjects (default 2000; 0: skip)")
     args = p.parse_args(argv)
+    if args.train_frames < 0:
+        p.error(f"--train-frames {args.train_frames}: give 0 (skip) or more")
     if min(args.subjects) < 1 or args.frames < max(args.subjects):
         p.error(f"--subjects {args.subjects} and --frames {args.frames}: every data set needs a subject and a frame "
                 "per subject")
@@ -86,16 +94,29 @@ def make_data(args: argparse.Namespace, subjects: int) -> Path:
 
 
 def train_one(args: argparse.Namespace, cache: Path, arch: str, seed: int) -> dict:
-    """One full training's final score, its terms, FLOPs and wall time."""
+    """One full training's final score, its terms, FLOPs and wall time, and its terms on training frames."""
     from trainers.device_data import DeviceData
     from trainers.train import TrainConfig, train
     config = TrainConfig(arch=arch, epochs=args.epochs, res=args.res, batch=args.batch, seed=seed,
                          device=args.device, eval_every=args.epochs, val_max=None)  # all selection frames, as the floor
     start = time.perf_counter()
-    result = train(config, DeviceData.open(str(cache), args.device), None)
-    return {"arch": arch, "seed": seed, "epochs": args.epochs, "res": args.res, "score": result.score,
-            "v1_v2": result.v1_v2, "v1_v3": result.v1_v3, "v1_v4_x10": result.v1_v4_x10, "gflops": result.gflops,
-            "wall_s": round(time.perf_counter() - start, 1)}
+    data = DeviceData.open(str(cache), args.device)
+    with tempfile.TemporaryDirectory(dir=args.work) as out:  # the checkpoint lives only until it is scored
+        result = train(config, data, out if args.train_frames else None)
+        wall = round(time.perf_counter() - start, 1)
+        seen = train_terms(data, result.checkpoint, args.train_frames) if args.train_frames else {}
+    return {"arch": arch, "seed": seed, "epochs": args.epochs, "res": args.res,
+            **{t: getattr(result, t) for t in TERMS}, "gflops": result.gflops, "wall_s": wall, **seen}
+
+
+def train_terms(data, checkpoint: str, frames: int) -> dict:
+    """The trained network's score and terms on `frames` of its own training frames, evenly spaced."""
+    import numpy as np
+    from trainers.evaluate import load_predictors, score_split
+    n = len(data.source("train"))
+    local = np.unique(np.linspace(0, n - 1, min(frames, n)).round().astype(np.int64))
+    scored = score_split(load_predictors([checkpoint], data.topology, data.device), data, "train", local)
+    return {f"train_{t}": v for t, v in scored.score.as_dict().items()}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

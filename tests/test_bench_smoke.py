@@ -71,8 +71,11 @@ def test_identity_check_trains_each_data_arch_and_seed_once_and_resumes(tmp_path
     rows = identity_check.main(argv)
     assert [(r["subjects"], r["frames_per_subject"], r["seed"]) for r in rows] == [(4, 12, 0), (4, 12, 1),
                                                                                   (8, 6, 0), (8, 6, 1)]
-    for r in rows:  # the terms are kept beside the score they add up to
-        assert float(r["score"]) == pytest.approx(sum(float(r[t]) for t in ("v1_v2", "v1_v3", "v1_v4_x10")))
+    for r in rows:  # the terms are kept beside the score they add up to, on held-out and on training frames
+        for prefix in ("", "train_"):
+            terms = sum(float(r[f"{prefix}{t}"]) for t in ("v1_v2", "v1_v3", "v1_v4_x10"))
+            assert float(r[f"{prefix}score"]) == pytest.approx(terms) and terms > 0
+    assert not list((tmp_path / "work").rglob("*.pt"))  # checkpoints are removed once scored
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"identity.csv", "floor_s4.json", "floor_s8.json"}
     table = (tmp_path / "out" / "identity.csv").read_bytes()
     assert len(identity_check.main(argv)) == 4 and (tmp_path / "out" / "identity.csv").read_bytes() == table
