@@ -33,7 +33,7 @@ else
     if [ -f "$work/runs/$name/config.yaml" ]; then cmd=(nas-search --resume --name $name --out "$work/runs")
     else
         # val-max 500: PnP on the CPU scores each proxy epoch; 2,000 frames would cost more than the epoch
-        cmd=(nas-search --budget 5G --data "$work/cache" --trials 24 --proxy-epochs 4 --val-max 500
+        cmd=(nas-search --budget 5G --data "$work/cache" --trials 24 --proxy-score final --proxy-epochs 4 --val-max 500
              --gpus-per-trial 0.5 --top-k 2 --final-epochs 10 --baselines resnet18d,resnet34d,resnet50d
              --out "$work/runs" --name $name)
     fi
