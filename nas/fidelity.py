@@ -287,9 +287,7 @@ def finish(s: FidelitySettings, run: RunDir, rows: list[dict[str, Any]]) -> dict
         fidelity.append({"proxy": p, **stats.fidelity_row(by_seed, full, get_proxy(p).direction),
                          "gpu_s_per_arch": cost.get(p), "direction": get_proxy(p).direction,
                          "label": get_proxy(p).label, "reference": ""})
-    for name, ref in REFERENCES.items():  # size alone, beside the proxies; never recommended
-        fidelity.append({"proxy": name, **stats.fidelity_row([[r[f"{name}_s0"]] for r in table], full, ref.direction),
-                         "gpu_s_per_arch": 0.0, "direction": ref.direction, "label": ref.label, "reference": "yes"})
+    fidelity += reference_rows(table, full)
     write_table(run.root / "fidelity.csv", fidelity, ["proxy", "kendall", "kendall_lo", "kendall_hi", "spearman",
                                                        "spearman_lo", "spearman_hi", "repeat_kendall",
                                                        "gpu_s_per_arch"])
@@ -302,6 +300,15 @@ def finish(s: FidelitySettings, run: RunDir, rows: list[dict[str, Any]]) -> dict
                           noise_ceiling_kendall_hi=ceiling.get("kendall_hi"), icc=ceiling.get("icc"),
                           recommended_proxy=best, rule=rule, full_gpu_s_per_arch=cost.get("full"),
                           fidelity="done" if complete else "partial")
+
+
+def reference_rows(table: list[dict[str, Any]], full: list[list[Any]]) -> list[dict[str, Any]]:
+    """fidelity.csv's rows of size alone (`nas.references`), beside the proxies: they cost nothing and are never
+    recommended."""
+    from nas import stats
+    return [{"proxy": name, **stats.fidelity_row([[r[f"{name}_s0"]] for r in table], full, ref.direction),
+             "gpu_s_per_arch": 0.0, "direction": ref.direction, "label": ref.label, "reference": "yes"}
+            for name, ref in REFERENCES.items()]
 
 
 def _gpu_seconds(s: FidelitySettings, rows: list[dict[str, Any]], done: list[dict[str, str]]) -> dict[str, float]:

@@ -116,7 +116,8 @@ def print_fidelity(rows: list[dict[str, str]]) -> None:
     key = lambda r: -float(r["kendall"]) if r.get("kendall") not in (None, "", "nan") else 9.0  # noqa: E731
     for r in sorted(rows, key=key):
         gpu = "-" if not r.get("gpu_s_per_arch") else f"{float(r['gpu_s_per_arch']):.1f}"
-        table.add_row(r["proxy"], cell(r, "kendall"), f"[{cell(r, 'kendall_lo')}, {cell(r, 'kendall_hi')}]",
+        name = f"{r['proxy']} (reference)" if r.get("reference") else r["proxy"]  # size alone: never recommended
+        table.add_row(name, cell(r, "kendall"), f"[{cell(r, 'kendall_lo')}, {cell(r, 'kendall_hi')}]",
                       cell(r, "spearman"), cell(r, "repeat_kendall"), gpu)
     Console(width=None if sys.stdout.isatty() else 140).print(table)
 

@@ -9,6 +9,7 @@ gradients whatever a score does to the copy.
 from __future__ import annotations
 
 import copy
+import math
 import types
 from typing import TYPE_CHECKING, Any
 
@@ -87,9 +88,12 @@ def synflow(probe: Probe) -> float:
     """
     import torch
     try:
-        return _synflow(probe.model, probe.inputs, torch.float64)
+        value = _synflow(probe.model, probe.inputs, torch.float64)
     except RuntimeError:  # an operation without a float64 kernel (NotImplementedError is a RuntimeError)
-        return _synflow(probe.model, probe.inputs, torch.float32)
+        value = _synflow(probe.model, probe.inputs, torch.float32)
+    if not math.isfinite(value):  # R grows ~400x a block: an overflow would tie the deepest networks at infinity
+        raise FloatingPointError(f"synflow overflowed ({value}): the network is too deep for its number type")
+    return value
 
 
 def grad_norm(probe: Probe) -> float:

@@ -101,11 +101,11 @@ def _sign(run: Run, proxy: str, means: pd.DataFrame) -> int:
     if (sign := direction_sign(row)) is not None:
         return sign
     x, y = means[[proxy + MEAN, FULL + MEAN]].dropna().to_numpy(float).T
-    raw = _tau_b(x[None], y[None])[0] if len(x) > 2 else 0.0
+    raw = tau_b(x[None], y[None])[0] if len(x) > 2 else 0.0
     return -1 if np.isfinite(raw) and abs(-raw - row["kendall"]) < abs(raw - row["kendall"]) else 1
 
 
-def _tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Kendall's tau-b of each row of x against the same row of y (rows: bootstrap samples)."""
     sx = np.sign(x[:, :, None] - x[:, None, :])
     sy = np.sign(y[:, :, None] - y[:, None, :])
@@ -143,7 +143,7 @@ def difference(run: Run, a: str, b: str) -> Difference:
         return _unpaired(rows, a, b, delta)
     pick = np.random.default_rng(BOOTSTRAP_SEED).integers(0, len(data), (BOOTSTRAP, len(data)))
     sa, sb = _sign(run, a, means), _sign(run, b, means)
-    diffs = np.concatenate([sa * _tau_b(data[i, 0], data[i, 2]) - sb * _tau_b(data[i, 1], data[i, 2])
+    diffs = np.concatenate([sa * tau_b(data[i, 0], data[i, 2]) - sb * tau_b(data[i, 1], data[i, 2])
                             for i in _chunks(pick)])
     lo, hi = (float(v) for v in np.nanpercentile(diffs, [2.5, 97.5]))
     return Difference(a, b, delta, lo > 0 or hi < 0, lo, hi, len(data))

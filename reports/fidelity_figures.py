@@ -25,8 +25,9 @@ def _reference_lines(ax: plt.Axes, run: Run) -> None:
     if ceiling is not None:
         ax.axhline(ceiling, color="#d62728", lw=1.2, label=f"noise ceiling (full seeds' tau {ceiling:+.2f})")
     ax.axhline(GOAL_TAU, color="black", lw=0.8, ls=":", label=f"goal: tau >= {GOAL_TAU}")
-    for (_, ref), color in zip(reference_table(run).dropna(subset=["kendall"]).iterrows(), ("#8c564b", "#7f7f7f")):
-        ax.axhline(ref["kendall"], color=color, lw=1.0, ls="-.",
+    colors = ("#8c564b", "#7f7f7f", "#bcbd22", "#17becf")
+    for i, (_, ref) in enumerate(reference_table(run).dropna(subset=["kendall"]).iterrows()):
+        ax.axhline(ref["kendall"], color=colors[i % len(colors)], lw=1.0, ls="-.",
                    label=f"{ref['proxy']}: size alone, no training (tau {ref['kendall']:+.2f})")
     full_s = full_gpu_s(run)
     if full_s:
@@ -56,7 +57,8 @@ def fidelity_vs_cost(run: Run) -> Figure | None:
     missing = len(fidelity_table(run)) - len(t)
     note = f" ({missing} without a tau or GPU time not shown)" if missing else ""
     ax.set(xlabel="GPU-seconds per architecture (log)", ylabel="Kendall tau against full training",
-           ylim=(min(-0.1, np.nanmin(t[["kendall", "kendall_lo"]].to_numpy(float)) - 0.05), 1.02),
+           ylim=(min(-0.1, np.nanmin([*t[["kendall", "kendall_lo"]].to_numpy(float).ravel(),
+                                      *reference_table(run)["kendall"].dropna()]) - 0.05), 1.02),
            title=f"proxy fidelity against cost{note}")
     ax.margins(x=0.15)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: it hid the points
@@ -105,7 +107,8 @@ FIDELITY_FIGURES: dict[str, tuple[Callable[[Run], Figure | None], str, str]] = {
                          "Each proxy's Kendall tau against full training (bars: 95% bootstrap interval over "
                          "architectures) against its GPU-seconds per architecture. Red line: the noise ceiling "
                          "(tau between two full-training seeds); dotted and dashed lines: the goal (tau >= 0.6 at "
-                         "<= 10% of a full training's GPU time); ring: the recommended proxy."),
+                         "<= 10% of a full training's GPU time); dash-dotted lines: size alone as a reference (depth, "
+                         "parameters: no training, never recommended); ring: the recommended proxy."),
     "proxy_vs_full": (proxy_vs_full, "Best proxies against full training",
                       "For the three proxies with the highest Kendall tau: each architecture's proxy score (mean "
                       "over the proxy's seeds) against its full-training score (mean over seeds)."),

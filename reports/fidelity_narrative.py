@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from reports.fidelity import GOAL_COST, GOAL_LOWER, GOAL_TAU, MEAN, Difference, Goal, difference, fidelity_table, \
-    full_gpu_s, goal, models_table, proxy_label, reference_table
+from reports.fidelity import GOAL_COST, GOAL_LOWER, GOAL_TAU, MEAN, Difference, Goal, tau_b, difference, \
+    direction_sign, fidelity_table, full_gpu_s, goal, models_table, proxy_label, reference_table
 from reports.fidelity_tables import FULL, fidelity_proxies, seed_columns
 from reports.narrative import _and, status_text
 from reports.run import Run
@@ -157,14 +157,13 @@ def _zero_text(t: pd.DataFrame) -> str:
 
 
 def reference_text(run: Run) -> str:
-    """How well size alone ranks the architectures, whether the best proxy does better, and which reference the
-    recommended (or best) proxy ranks like."""
+    """How size alone ranks the architectures, against the best proxy, and the reference a proxy ranks like."""
     refs = reference_table(run).dropna(subset=["kendall"])
     if refs.empty:
         return ""
     each = [f"{proxy_label(r)} at Kendall tau {r['kendall']:+.2f} ({_interval(r)})" for _, r in refs.iterrows()]
     text = ("Size alone, as references that train nothing and are never recommended (the bigger network ranked "
-            f"better), ranks the architectures: {_and(each)}.")
+            f"better): {_and(each)}." + _zero_text(refs))
     t, ref = measured(run), refs.iloc[0]
     if t.empty:
         return text
@@ -172,17 +171,20 @@ def reference_text(run: Run) -> str:
     proxy = run.summary.get("recommended_proxy") or t.iloc[0]["proxy"]
     like = _like(run, proxy, ref["proxy"])
     return text + (f" {proxy} ranks the architectures like {ref['proxy']} (Kendall tau {like:+.2f} between their "
-                   "values): on this window it mostly measures the same thing." if like is not None and abs(like) >= 0.8
+                   "rankings): on this window it mostly measures the same thing." if like is not None and like >= 0.8
                    else "")
 
 
 def _like(run: Run, a: str, b: str) -> float | None:
-    """Kendall tau between two proxies' mean values over the architectures (None where fewer than 3 have both)."""
-    from nas.stats import kendall
-    m = models_table(run)
+    """Kendall tau between the rankings two proxies give the architectures, each read in its own direction (None
+    where fewer than 3 architectures have both, or a direction is unknown)."""
+    m, rows = models_table(run), run.fidelity.set_index("proxy")
     cols = [a + MEAN, b + MEAN]
-    both = m[cols].dropna() if all(c in m for c in cols) else pd.DataFrame()
-    return None if len(both) < 3 else float(kendall(both[cols[0]], both[cols[1]]))
+    signs = [direction_sign(rows.loc[p]) if p in rows.index else None for p in (a, b)]
+    if not all(c in m for c in cols) or None in signs:
+        return None
+    both = m[cols].dropna().to_numpy(float)
+    return None if len(both) < 3 else float(signs[0] * signs[1] * tau_b(both[None, :, 0], both[None, :, 1])[0])
 
 
 def _goal_terms(run: Run) -> str:

@@ -129,8 +129,10 @@ def is_reference(fidelity: pd.DataFrame) -> pd.Series:
 
 
 def reference_names(run: Run) -> list[str]:
-    """The structural references fidelity.csv reports beside the proxies."""
-    return list(run.fidelity.loc[is_reference(run.fidelity), "proxy"])
+    """The structural references of the run: those fidelity.csv marks, and `nas.references`' own (models.csv of a
+    paused study holds their columns before fidelity.csv exists)."""
+    from nas.references import REFERENCES
+    return list(dict.fromkeys([*run.fidelity.loc[is_reference(run.fidelity), "proxy"], *REFERENCES]))
 
 
 def fidelity_proxies(run: Run) -> list[str]:

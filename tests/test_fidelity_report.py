@@ -241,10 +241,10 @@ def test_without_paired_scores_overlapping_intervals_are_no_difference(tmp_path)
 
 
 def test_tau_b_matches_scipy():
-    from reports.fidelity import _tau_b
+    from reports.fidelity import tau_b
     rng = np.random.default_rng(3)
     x, y = rng.integers(0, 5, (6, 15)).astype(float), rng.normal(size=(6, 15))
-    assert np.allclose(_tau_b(x, y), [stats.kendalltau(a, b).statistic for a, b in zip(x, y)])
+    assert np.allclose(tau_b(x, y), [stats.kendalltau(a, b).statistic for a, b in zip(x, y)])
 
 
 def _write(folder: Path, name: str, content: "str | bytes") -> None:
@@ -338,3 +338,15 @@ def test_size_references_are_reported_beside_the_proxies_not_as_proxies(tmp_path
     assert "epochs_5's tau is 0.18 lower than that of the size reference ref_depth" in text
     table = pd.read_csv(root / "report" / "tables" / "fidelity.csv")
     assert list(table["proxy"])[-2:] == ["ref_depth", "ref_params"]
+
+
+def test_a_paused_study_does_not_count_the_size_references_as_proxies(tmp_path):
+    # models.csv of a paused study holds the references' columns before fidelity.csv has any row for them
+    models = models_frame()
+    models["ref_depth_s0"], models["ref_params_s0"] = 10.0, models["params_m"]
+    models.loc[5:, ["full_score_s1"]] = np.nan
+    run = fidelity_run(tmp_path / "r", models=models, summary={**SUMMARY, "fidelity": "paused"})
+    text = story(run)
+    total = 13 * 2 * 5  # full training and four proxies, two seeds each; the references' cells are not counted
+    assert f"{total - 8} of {total} score cells of models.csv are filled" in text
+    assert "ref_depth" not in text and "The run compares 4 proxies" in text

@@ -46,7 +46,7 @@ def test_optuna_samplers_through_ray_tune(ray_session, tiny_cache, tmp_path, sam
     assert all(analytic_flops(resolve_arch(r["arch"])) in WINDOW for r in rows)
     assert [t.user_attrs["arch"] for t in study.trials] == [r["arch"] for r in rows]
     assert all(set(t.params) == {f"u_{p}{i}" for p in "dw" for i in range(1, 5)} for t in study.trials)
-    assert all(float(r["proxy_score"]) == float(r["score"]) for r in rows)  # the default proxy: last score
+    assert all(float(r["proxy_score"]) == float(r["score"]) for r in rows)  # the smoke preset's proxy: last score
 
 
 def test_tse_proxy_ranks_by_the_sum_of_training_losses(ray_session, tiny_cache, tmp_path):

@@ -163,3 +163,10 @@ def test_each_scores_a_face_network_through_the_trainable(monkeypatch, tiny_cach
     assert only["epoch"] == 0 and only["done_training"] == 1
     if name != "naswot":  # log|det K| may be negative; the other two are sums of magnitudes
         assert only["proxy"] > 0
+
+
+def test_synflow_that_overflows_float64_fails_the_trial_instead_of_scoring_infinity():
+    # 120 layers of weight 1e3: R = 1e360, beyond float64 (1.8e308); every deep network would tie at infinity
+    net = nn.Sequential(*(linear([[1000.0]]) for _ in range(120)))
+    with pytest.raises(FloatingPointError, match="synflow overflowed"):
+        synflow(Probe(net, torch.zeros(3, 1), total))
