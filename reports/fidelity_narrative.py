@@ -254,6 +254,7 @@ def in_short(run: Run) -> str:
     parts = [f"the best proxy is {b['proxy']} (Kendall tau {b['kendall']:+.2f}"
              + ("" if pd.isna(lo) else f", 95% interval {lo:+.2f} to {hi:+.2f}")
              + ("" if c is None else f"; noise ceiling {c:+.2f}") + ")"]
+    parts += _size_short(run, b["proxy"])
     checks = [goal(r, full_gpu_s(run)) for _, r in t.iterrows()]
     met, ranking = [g.proxy for g in checks if g.meets], [g.proxy for g in checks if g.meets is None]
     if met:
@@ -270,6 +271,20 @@ def in_short(run: Run) -> str:
     elif run.summary.get("rule"):
         parts.append("the run recommends no proxy")
     return f"**In short:** {'; '.join(parts)}."
+
+
+def _size_short(run: Run, best: str) -> list[str]:
+    """For the short line: the best size reference, where the run shows it ranks as well as the best proxy or
+    better."""
+    refs = reference_table(run).dropna(subset=["kendall"])
+    if refs.empty:
+        return []
+    ref = refs.iloc[0]
+    d = difference(run, best, ref["proxy"])
+    said = f"{ref['proxy']}, size alone without training, ranks them at {ref['kendall']:+.2f}"
+    if d.shown is False:
+        return [f"{said} with no measurable difference from {best}"]
+    return [f"{said}, measurably better than {best}"] if d.shown and (d.lo if d.archs else d.delta) < 0 else []
 
 
 def fidelity_narrative(run: Run) -> list[str]:

@@ -350,3 +350,14 @@ def test_a_paused_study_does_not_count_the_size_references_as_proxies(tmp_path):
     total = 13 * 2 * 5  # full training and four proxies, two seeds each; the references' cells are not counted
     assert f"{total - 8} of {total} score cells of models.csv are filled" in text
     assert "ref_depth" not in text and "The run compares 4 proxies" in text
+
+
+def test_the_short_line_names_size_alone_where_no_proxy_ranks_measurably_better(tmp_path):
+    models = models_frame()
+    models["ref_depth_s0"] = models["epochs_5_s0"] * -1.0  # exactly the ranking of epochs_5's first seed
+    refs = pd.DataFrame({"proxy": ["ref_depth"], "kendall": [0.70], "kendall_lo": [0.5], "kendall_hi": [0.85],
+                         "gpu_s_per_arch": [0.0], "n": [13], "direction": ["max"], "label": ["depth"],
+                         "reference": ["yes"]})
+    root = fidelity_run(tmp_path / "fid", pd.concat([FIDELITY.assign(reference=""), refs]), models=models)
+    assert "ref_depth, size alone without training, ranks them at +0.70 with no measurable difference from epochs_5" \
+        in story(root)
