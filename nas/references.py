@@ -3,8 +3,8 @@
 Zero-cost proxies such as SynFlow grow with depth and parameter count, and baselines of that kind are how the
 zero-cost literature judges them (Abdelfattah et al., ICLR 2021, report #params and FLOPs beside every proxy). A
 reference costs nothing and trains nothing; its direction is the same for every reference and every study: the
-bigger network ranks better. References are reported beside the proxies and are never recommended (a search that ranks by
-depth alone needs no proxy). FLOPs are no reference here: the window holds them nearly equal.
+bigger network ranks better. References are reported beside the proxies and are never recommended (a search that
+ranks by depth alone needs no proxy). FLOPs are no reference here: the window holds them nearly equal.
 """
 from __future__ import annotations
 
