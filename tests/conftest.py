@@ -3,6 +3,8 @@ purely synthetic mesh (always available), and a real crop cache made by `nas-dat
 from __future__ import annotations
 
 import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,23 @@ import torch
 
 from fakecache import FACE_DATA, arkit_model, grid_model, make_cache
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from ray_local import kill_ray  # noqa: E402  (shared with the benchmarks)
+
 torch.set_num_threads(1)  # tiny tensors: threads only add contention on 2-core CI
+
+
+@pytest.fixture
+def ray_tmp():
+    """A Ray temp folder of this test's own; afterwards its processes, and only those, are killed and it is removed.
+
+    (`ray stop --force` would end every Ray instance on the machine, a user's included.) Short, under
+    /tmp: Ray's socket paths inside it must stay within the 107-byte limit of Unix sockets.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="nasray-", dir="/tmp"))
+    yield folder
+    kill_ray(folder)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -219,10 +219,9 @@ RAY_DRIVER = ("import sys, time\n"
 @needs_proc
 @pytest.mark.ray
 @pytest.mark.slow
-def test_a_sigkilled_driver_leaves_no_ray_process(tmp_path):
+def test_a_sigkilled_driver_leaves_no_ray_process(tmp_path, ray_tmp):
     """Without the guard, Ray 2.60's DashboardAgent and RuntimeEnvAgent outlived a SIGKILLed driver by ~60 s."""
-    folder = Path(f"/tmp/nasray-guard-{os.getpid()}")
-    folder.mkdir(exist_ok=True)
+    folder = ray_tmp
     env = {**os.environ, "RAY_TMPDIR": str(folder), "RAY_ADDRESS": "", "RAY_AUTH_MODE": "disabled"}
     driver = subprocess.Popen([sys.executable, "-c", RAY_DRIVER], stdout=subprocess.PIPE, text=True, env=env)
     try:

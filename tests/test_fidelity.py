@@ -79,9 +79,8 @@ def test_resume_of_a_finished_study_runs_nothing(study, capsys):
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_a_killed_driver_resumes_without_repeating_finished_jobs(tiny_cache, tmp_path):
-    folder = Path(f"/tmp/nasray-fid-{os.getpid()}")  # short: Ray's socket paths live inside it
-    folder.mkdir(exist_ok=True)
+def test_a_killed_driver_resumes_without_repeating_finished_jobs(tiny_cache, tmp_path, ray_tmp):
+    folder = ray_tmp
     small = [*args(tiny_cache, tmp_path, "k"), "--archs", "1", "--proxies", "final,tse"]  # 8 trainings in all
     proc = subprocess.Popen([sys.executable, "-m", "nas.fidelity_cli", *small],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,

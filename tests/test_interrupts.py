@@ -46,16 +46,22 @@ def test_nas_search_on_a_folder_another_driver_holds_is_one_line_exit_2(tmp_path
     assert len(err) == 1 and "being written by nas-search pid" in err[0]
 
 
+def _as_from_a_terminal() -> None:
+    """In the child before exec: SIGINT handled by default, as in a shell's foreground job. A test runner started
+    in the background by a non-interactive shell inherits SIGINT ignored, and Python keeps an ignored SIGINT so."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.ray
 @pytest.mark.slow
-def test_ctrl_c_stops_the_search_and_resume_finishes_it(tiny_cache, tmp_path):
-    folder = Path(f"/tmp/nasray-int-{os.getpid()}")
-    folder.mkdir(exist_ok=True)
+def test_ctrl_c_stops_the_search_and_resume_finishes_it(tiny_cache, tmp_path, ray_tmp):
+    folder = ray_tmp
     args = ["--budget", "5G", "--data", str(tiny_cache), "--trials", "6", "--proxy-epochs", "2", "--proxy-res", "32",
             "--final-epochs", "1", "--final-res", "32", "--top-k", "1", "--baselines", "resnet18d", "--batch", "8",
             "--val-max", "8", "--scheduler", "none", "--preset", "smoke", "--out", str(tmp_path), "--name", "int"]
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "RAY_TMPDIR": str(folder)})
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "RAY_TMPDIR": str(folder)},
+                            preexec_fn=_as_from_a_terminal)
     run = RunDir(tmp_path / "int")
     try:
         end = time.time() + 300

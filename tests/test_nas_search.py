@@ -23,19 +23,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from ray_local import LOOPBACK_ENV, RAY, kill_ray as _kill_ray  # noqa: E402  (shared with benchmarks/sim_cluster.py)
 
 
-@pytest.fixture
-def ray_tmp():
-    """A Ray temp folder of this test's own; afterwards its processes, and only those, are killed.
-
-    (`ray stop --force` would end every Ray instance on the machine, a user's included.) Short, under
-    /tmp: Ray's socket paths inside it must stay within the 107-byte limit of Unix sockets.
-    """
-    folder = Path(tempfile.mkdtemp(prefix="nasray-", dir="/tmp"))
-    yield folder
-    _kill_ray(folder)
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def search_args(cache: Path, out: Path, name: str, trials: int = 3, *extra: str) -> list[str]:
     """A toy search: 32x32 crops, a few frames, two proxy epochs, one searched net against resnet18d."""
     return ["--budget", "5G", "--data", str(cache), "--trials", str(trials), "--proxy-epochs", "2",
