@@ -15,9 +15,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kit.errors import ToolkitError
 
@@ -53,6 +55,7 @@ def connect(address: str | None, verbose: bool = True) -> None:
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address and address != "auto":
         probe(address)
+    on_term = signal.getsignal(signal.SIGTERM)
     try:
         if address:
             ray.init(address=address, log_to_driver=verbose)
@@ -66,6 +69,16 @@ def connect(address: str | None, verbose: bool = True) -> None:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         first = " ".join(str(exc).split())[:300]
         raise ClusterError(f"cannot reach {where}: {first}") from None
+    finally:
+        _keep_handler(signal.SIGTERM, on_term)
+
+
+def _keep_handler(signum: int, handler: Any) -> None:
+    """Put back the driver's handler of `signum`: ray.init replaces SIGTERM's with a plain exit (Ray 2.60), which
+    would skip the driver's clean stop (`nas.driver.driving`) that a batch scheduler's SIGTERM should get."""
+    if handler is not None and signal.getsignal(signum) is not handler and \
+            threading.current_thread() is threading.main_thread():
+        signal.signal(signum, handler)
 
 
 def start_guard() -> bool:

@@ -115,19 +115,37 @@ def driving(run: RunDir, command: str, resume: str) -> Iterator[None]:
                 _stop_ray()
                 raise Paused(f"paused at the time limit ({exc}): resume with `{resume}`") from None
             except KeyboardInterrupt:
-                stage = next((k for k, v in read_summary(run.summary).items() if v == "running"), "start")
-                update_summary(run.summary, interrupted={"stage": stage, "at": time.strftime("%Y-%m-%d %H:%M:%S")},
-                               **{stage: "interrupted"} if stage != "start" else {})
+                with _signals_held():  # `timeout`, schedulers and Ctrl-C signal a process and its group: two at once
+                    stage = next((k for k, v in read_summary(run.summary).items() if v == "running"), "start")
+                    update_summary(run.summary, interrupted={"stage": stage, "at": time.strftime("%Y-%m-%d %H:%M:%S")},
+                                   **{stage: "interrupted"} if stage != "start" else {})
                 _stop_ray()
                 raise Interrupted(f"interrupted: resume with `{resume}`") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored while the stop is recorded, then handled as before."""
+    held = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in held.items():
+            if handler is not None:  # None: not set from Python, nothing to put back
+                signal.signal(signum, handler)
+
+
 def _stop_ray() -> None:
+    """Shut Ray down; a further interrupt meanwhile skips the rest (the guard ends what is left of a local instance,
+    a cluster keeps its nodes)."""
     import ray
-    if ray.is_initialized():
-        ray.shutdown()
+    try:
+        if ray.is_initialized():
+            ray.shutdown()
+    except KeyboardInterrupt:
+        pass
 
 
 def paused_exit(prog: str, exc: Paused) -> int:

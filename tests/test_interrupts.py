@@ -54,21 +54,28 @@ def _as_from_a_terminal() -> None:
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_ctrl_c_stops_the_search_and_resume_finishes_it(tiny_cache, tmp_path, ray_tmp):
+@pytest.mark.parametrize("group", [False, True], ids=["ctrl-c", "sigterm-to-group"])
+def test_ctrl_c_stops_the_search_and_resume_finishes_it(tiny_cache, tmp_path, ray_tmp, group):
+    # group: SIGTERM to the driver and to its process group (Ray's processes too), as `timeout` and batch schedulers
+    # send it at the end of a wall time; ray.init replaces the driver's SIGTERM handler, which nas.cluster puts back
     folder = ray_tmp
     args = ["--budget", "5G", "--data", str(tiny_cache), "--trials", "6", "--proxy-epochs", "2", "--proxy-res", "32",
             "--final-epochs", "1", "--final-res", "32", "--top-k", "1", "--baselines", "resnet18d", "--batch", "8",
             "--val-max", "8", "--scheduler", "none", "--preset", "smoke", "--out", str(tmp_path), "--name", "int"]
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "RAY_TMPDIR": str(folder)},
-                            preexec_fn=_as_from_a_terminal)
+                            preexec_fn=_as_from_a_terminal, start_new_session=group)
     run = RunDir(tmp_path / "int")
     try:
         end = time.time() + 300
         while time.time() < end and len(read_table(run.trials, check=False)) < 2:  # the study stays unopened
             assert proc.poll() is None, proc.stderr.read()
             time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        if group:
+            proc.send_signal(signal.SIGTERM)
+            os.killpg(proc.pid, signal.SIGTERM)
+        else:
+            proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         code = proc.wait(timeout=120)
         err = proc.stderr.read()
     finally:
