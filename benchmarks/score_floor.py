@@ -5,8 +5,10 @@ network gets, and which of the score's three terms it can move at all.
 
 Predictors (each decoded as a network's output is, then posed by the toolkit's `pose_and_score`): the ground truth
 (a check: 0), the training split's mean vertices and mean crop points, the mean shape with the true crop points
-(what the pose terms reach with a perfect 2D head), the true shape with the mean points, and each selection
-subject's own mean shape with the true points (what knowing the identity is worth). Writes OUT/score_floor.json
+(what the pose terms reach with a perfect 2D head), the true shape with the mean points, each selection
+subject's own mean shape with the true points (what knowing the identity is worth), and a training subject's mean
+shape with the true points, one drawn per frame (what a network that takes an unseen face for a training face it
+memorised would score). Writes OUT/score_floor.json
 and prints one line per predictor. No training; CPU is enough (the score does not depend on the crop size).
 """
 from __future__ import annotations
@@ -51,9 +53,18 @@ def subject_means(verts: np.ndarray, subjects: np.ndarray) -> np.ndarray:
     return out
 
 
+def other_subjects(verts: np.ndarray, subjects: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """`n` mean shapes of subjects drawn uniformly (seeded) from those of `verts`, one per frame."""
+    names = np.unique(subjects)
+    means = np.stack([verts[subjects == s].mean(axis=0) for s in names])
+    return means[np.random.default_rng(seed).integers(len(names), size=n)]
+
+
 def predictors(data: DeviceData, split: str, rows: np.ndarray) -> tuple[dict, dict]:
     """The labels of `rows` and the trivial predictions (vertices, crop points) by name."""
-    train = data.labels("train", np.arange(len(data.rows["train"])), ("verts", "points2d"))
+    every = np.arange(len(data.rows["train"]))
+    train = data.labels("train", every, ("verts", "points2d"))
+    train_subjects = np.asarray(data.cache.subjects)[data.rows["train"]][every]
     mean_v, mean_p = (train[k].astype(np.float64).mean(axis=0) for k in ("verts", "points2d"))
     labels = data.labels(split, rows, ("verts", "R_t", "tform", "points2d"))
     gv, gp = labels["verts"].astype(np.float64), labels["points2d"].astype(np.float64)
@@ -62,7 +73,9 @@ def predictors(data: DeviceData, split: str, rows: np.ndarray) -> tuple[dict, di
     mv, mp = np.broadcast_to(mean_v, (n, *mean_v.shape)).copy(), np.broadcast_to(mean_p, (n, *mean_p.shape)).copy()
     return labels, {"ground truth": (gv, gp), "mean of training targets": (mv, mp),
                     "mean shape + true points": (mv, gp), "true shape + mean points": (gv, mp),
-                    "subject's mean shape + true points": (subject_means(gv, subjects), gp)}
+                    "subject's mean shape + true points": (subject_means(gv, subjects), gp),
+                    "a training subject's mean shape + true points":
+                        (other_subjects(train["verts"].astype(np.float64), train_subjects, n), gp)}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -79,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
         terms = score.per_image_terms.mean(axis=0)
         out[name] = {"score": round(float(terms.sum()), 2), **{k: round(float(v), 2) for k, v in zip(TERMS, terms)},
                      "pnp_failures": int(fails)}
-        print(f"{name:36s} " + "  ".join(f"{k} {v:7.2f}" if isinstance(v, float) else f"{k} {v}"
+        print(f"{name:46s} " + "  ".join(f"{k} {v:7.2f}" if isinstance(v, float) else f"{k} {v}"
                                          for k, v in out[name].items()), flush=True)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

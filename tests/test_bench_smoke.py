@@ -59,6 +59,8 @@ def test_score_floor_scores_trivial_predictors_with_the_toolkits_metric(tiny_cac
     # shape term: the three terms are what the floor's parts are named for
     assert out["true shape + mean points"]["v1_v4_x10"] == 0.0
     assert out["mean shape + true points"]["v1_v4_x10"] == mean["v1_v4_x10"]
+    # another identity's shape is further from a face than the mean shape is (about sqrt(2) times for iid identities)
+    assert out["a training subject's mean shape + true points"]["v1_v4_x10"] > mean["v1_v4_x10"]
     assert "mean of training targets" in capsys.readouterr().out
 
 
