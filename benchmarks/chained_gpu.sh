@@ -4,7 +4,7 @@
 # Each call: the host and GPU into OUT/device.txt (a chained call on a warm machine shows the same ones); the run
 # folder found (a warm machine's $CHAIN_RUNS/NAME is the newest state; else PREV: an earlier call's NAME.tgz, or a
 # folder holding NAME/; else '-' and a new run with the options given); the driver run or resumed until END_BY (Unix
-# seconds; default 570 s after the call began), GPU utilisation sampled every 0.5 s into OUT/util.csv, the log's lines
+# seconds; default 530 s after this script began, leaving a 10-minute device call time to install first), GPU utilisation sampled every 0.5 s into OUT/util.csv, the log's lines
 # prefixed with Unix times (OUT/NAME.log); then the run folder's small files (no checkpoints, Ray files, lock) packed
 # into OUT/NAME.tgz and, where it renders, its nas-report into OUT/report.
 #
@@ -20,7 +20,7 @@
 set -uo pipefail
 cmd=${1:?nas-search, nas-fidelity or nas-ablate} name=${2:?run name} out=${3:?output folder} prev=${4:?PREV or -}
 shift 4
-t0=$(date +%s); end_by=${END_BY:-$((t0 + 570))}; stop=${STOP:-pause}; runs=${CHAIN_RUNS:-/tmp/chained_runs}
+t0=$(date +%s); end_by=${END_BY:-$((t0 + 530))}; stop=${STOP:-pause}; runs=${CHAIN_RUNS:-/tmp/chained_runs}
 case $stop in pause|interrupt) ;; *) echo "chained_gpu: STOP must be pause or interrupt, not '$stop'" >&2; exit 2;; esac
 export PYTHONUNBUFFERED=1 RAY_AUTH_MODE=disabled
 mkdir -p "$out" "$runs"
