@@ -4,9 +4,10 @@
 # Each call: the host and GPU into OUT/device.txt (a chained call on a warm machine shows the same ones); the run
 # folder found (a warm machine's $CHAIN_RUNS/NAME is the newest state; else PREV: an earlier call's NAME.tgz, or a
 # folder holding NAME/; else '-' and a new run with the options given); the driver run or resumed until END_BY (Unix
-# seconds; default 530 s after this script began, leaving a 10-minute device call time to install first), GPU utilisation sampled every 0.5 s into OUT/util.csv, the log's lines
-# prefixed with Unix times (OUT/NAME.log); then the run folder's small files (no checkpoints, Ray files, lock) packed
-# into OUT/NAME.tgz and, where it renders, its nas-report into OUT/report.
+# seconds; default 530 s after this script starts, so that a 10-minute device call has time to install first), GPU
+# utilisation sampled every 0.5 s into OUT/util.csv, the log's lines prefixed with Unix times (OUT/NAME.log); then
+# the run folder's small files (no checkpoints, Ray files, lock) packed into OUT/NAME.tgz and, where it renders, its
+# nas-report into OUT/report.
 #
 # STOP=pause (default) passes --time-limit: no training starts that would not end by END_BY, running ones finish,
 #   the driver exits 75. Nothing is cut; the call to end a session with.
