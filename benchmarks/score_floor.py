@@ -62,9 +62,8 @@ def other_subjects(verts: np.ndarray, subjects: np.ndarray, n: int, seed: int = 
 
 def predictors(data: DeviceData, split: str, rows: np.ndarray) -> tuple[dict, dict]:
     """The labels of `rows` and the trivial predictions (vertices, crop points) by name."""
-    every = np.arange(len(data.rows["train"]))
-    train = data.labels("train", every, ("verts", "points2d"))
-    train_subjects = np.asarray(data.cache.subjects)[data.rows["train"]][every]
+    train = data.labels("train", np.arange(len(data.rows["train"])), ("verts", "points2d"))
+    train_subjects = np.asarray(data.cache.subjects)[data.rows["train"]]
     mean_v, mean_p = (train[k].astype(np.float64).mean(axis=0) for k in ("verts", "points2d"))
     labels = data.labels(split, rows, ("verts", "R_t", "tform", "points2d"))
     gv, gp = labels["verts"].astype(np.float64), labels["points2d"].astype(np.float64)

@@ -2,6 +2,7 @@
 purely synthetic mesh (always available), and a real crop cache made by `nas-data` (`tiny_cache`)."""
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -16,6 +17,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from ray_local import kill_ray  # noqa: E402  (shared with the benchmarks)
 
 torch.set_num_threads(1)  # tiny tensors: threads only add contention on 2-core CI
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ray_sessions():
+    """The folder where the Ray instances the tests start keep their sessions (Ray's default is /tmp/ray, which
+    would keep ~15 of them after every run); at the end its processes are killed and it is removed."""
+    folder = Path(tempfile.mkdtemp(prefix="nasray-", dir="/tmp"))  # short: Ray's socket paths live inside it
+    saved = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("RAY_TMPDIR", None)
+    else:
+        os.environ["RAY_TMPDIR"] = saved
+    kill_ray(folder)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
