@@ -19,14 +19,18 @@
 #   machine: same seed, same frames). DATA=bench: the default preset's synthetic cache made by bench_stage1.py,
 #   passed as --data to a new run.
 set -uo pipefail
-cmd=${1:?nas-search, nas-fidelity or nas-ablate} name=${2:?run name} out=${3:?output folder} prev=${4:?PREV or -}
+bad() { echo "chained_gpu: $*" >&2; exit 2; }
+[ $# -ge 4 ] || bad "usage: chained_gpu.sh CMD NAME OUT PREV|- [CMD options for a new run]"
+cmd=$1 name=$2 out=$3 prev=$4
 shift 4
 t0=$(date +%s); end_by=${END_BY:-$((t0 + 530))}; stop=${STOP:-pause}; runs=${CHAIN_RUNS:-/tmp/chained_runs}
-case $stop in pause|interrupt) ;; *) echo "chained_gpu: STOP must be pause or interrupt, not '$stop'" >&2; exit 2;; esac
-export PYTHONUNBUFFERED=1 RAY_AUTH_MODE=disabled
-mkdir -p "$out" "$runs"
+case $stop in pause|interrupt) ;; *) bad "STOP must be pause or interrupt, not '$stop'";; esac
+case $cmd in nas-search|nas-fidelity|nas-ablate) ;; *) bad "CMD must be nas-search, nas-fidelity or nas-ablate, not '$cmd'";; esac
+[ "$prev" = - ] || [ -f "$prev" ] || [ -d "$prev/$name" ] || bad "PREV $prev: neither a $name.tgz nor a folder holding $name/"
+mkdir -p "$out" "$runs" 2>/dev/null && [ -w "$out" ] && [ -w "$runs" ] || bad "cannot write to $out or $runs"
 { hostname; nvidia-smi --query-gpu=name,uuid,memory.total,driver_version --format=csv,noheader 2>/dev/null; } \
     | tee "$out/device.txt"
+export PYTHONUNBUFFERED=1 RAY_AUTH_MODE=disabled
 
 args=(--resume)
 if [ -f "$runs/$name/config.yaml" ]; then echo "chained_gpu: warm machine: resuming $runs/$name"

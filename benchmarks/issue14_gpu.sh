@@ -5,6 +5,8 @@
 # Without END_BY (Unix seconds), the call ends about LIMIT_S + 120 s after it began (the data takes ~90 s).
 # The study now lies finished in docs/results/fidelity/study.
 set -uo pipefail
-out=${1:?output folder} prev=${2:?PREV or -} limit=${3:-450}
+[ $# -ge 2 ] || { echo "issue14_gpu: usage: issue14_gpu.sh OUT PREV|- [LIMIT_S] [nas-fidelity options]" >&2; exit 2; }
+out=$1 prev=$2 limit=${3:-450}
+case $limit in ''|*[!0-9]*) echo "issue14_gpu: LIMIT_S must be whole seconds, not '$limit'" >&2; exit 2;; esac
 export END_BY=${END_BY:-$(( $(date +%s) + limit + 120 ))} DATA=bench STOP=pause
 exec "$(dirname "$0")/chained_gpu.sh" nas-fidelity study "$out" "$prev" "${@:4}"
