@@ -42,8 +42,9 @@ def _study_is_empty(db: Path) -> bool:
     if not db.is_file():
         return True
     import sqlite3
+    from nas.study import connect_read_only
     try:
-        with closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as con:
+        with closing(connect_read_only(db)) as con:
             return con.execute("SELECT COUNT(*) FROM trials").fetchone()[0] == 0
     except sqlite3.Error:
         return True

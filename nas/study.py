@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import errno
 import math
-from contextlib import contextmanager
+import os
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -204,11 +205,36 @@ def describe(arch: Any, space: SearchSpace) -> dict[str, Any]:
     return {"arch": str(arch), **space.columns(arch), "gflops": size.flops / 1e9, "params_m": size.params / 1e6}
 
 
-def read_only_storage(db: "str | Path") -> optuna.storages.RDBStorage:
-    """An SQLite study file opened read-only: nothing (tables, version, journal) is written to it."""
+# SQLite's answer to a read-only reader that finds a hot journal: a killed writer's unfinished transaction
+SQLITE_READONLY_ROLLBACK = 776
+
+
+def connect_read_only(db: "str | Path") -> "sqlite3.Connection":
+    """An SQLite connection to `db` that writes nothing, except that a transaction left unfinished by a killed
+    writer (a hot journal, e.g. after SIGKILL mid-commit) is first rolled back, as any writable reader would."""
     import sqlite3
-    uri = f"{Path(db).resolve().as_uri()}?mode=ro"
-    return optuna.storages.RDBStorage("sqlite://", engine_kwargs={"creator": lambda: sqlite3.connect(uri, uri=True)},
+    db = Path(db).resolve()
+    con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+    try:
+        con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # SQLite checks the journal on the first read
+        return con
+    except sqlite3.OperationalError as exc:
+        con.close()
+        if getattr(exc, "sqlite_errorcode", None) != SQLITE_READONLY_ROLLBACK:
+            raise
+    if not os.access(db, os.W_OK) or not os.access(db.parent, os.W_OK):
+        raise sqlite3.OperationalError(f"a killed process left an unfinished write in {db.name}-journal, which "
+                                       "cannot be rolled back in a read-only folder: copy the run where it can be "
+                                       "written")
+    with closing(sqlite3.connect(db)) as rw:  # no lock is held by a live writer, or the journal would not be hot
+        rw.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    return sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
+
+
+def read_only_storage(db: "str | Path") -> optuna.storages.RDBStorage:
+    """An SQLite study file opened read-only: no tables, version or row is written to it (a killed writer's
+    unfinished transaction aside, see `connect_read_only`)."""
+    return optuna.storages.RDBStorage("sqlite://", engine_kwargs={"creator": lambda: connect_read_only(db)},
                                       skip_compatibility_check=True, skip_table_creation=True)
 
 

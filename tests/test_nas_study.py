@@ -1,5 +1,9 @@
 """The study kept by the searcher: states, reasons, feasibility, and continuing after a resume."""
 import math
+import os
+import sqlite3
+import subprocess
+import sys
 
 import optuna
 import pytest
@@ -11,7 +15,7 @@ from nas.schema import run_schema
 from nas.searcher import StudySearch
 from nas.settings import SAMPLERS
 from nas.study import (INTERRUPTED, StorageError, finished_trials, load_study, make_sampler, open_storage,
-                       reconcile, trial_rows)
+                       read_only_storage, reconcile, trial_rows)
 from search_spaces import FlopWindow
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -106,3 +110,48 @@ def test_tpe_resume_learns_from_the_stored_trials(tmp_path):
 def test_unreachable_storage_is_a_clear_error(bad):
     with pytest.raises(StorageError, match="cannot open the Optuna storage"):
         open_storage(bad)
+
+
+# a writer killed half-way through a commit that spilled pages into the file: SQLite calls its journal hot
+_KILLED_WRITER = """
+import os, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("PRAGMA cache_size=2")
+con.execute("BEGIN IMMEDIATE")
+con.executemany("INSERT INTO study_user_attributes (study_id, key, value_json) VALUES (1, ?, ?)",
+                [(f"k{i}", "x" * 4000) for i in range(300)])
+os._exit(0)
+"""
+
+
+def _killed_mid_commit(tmp_path):
+    """A study of three trials whose file a killed writer left with a hot journal."""
+    s = searcher(url(tmp_path))
+    for tid in ("a", "b", "c"):
+        s.suggest(tid)
+        s.on_trial_complete(tid, {"proxy": 7.5, "epoch": 3, "score": 7.5, "wall_s": 2.0, "gpu": "h:0"})
+    db = tmp_path / "study.db"
+    subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(db)], check=True)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):  # what a plain read-only reader meets
+        sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True).execute("SELECT COUNT(*) FROM trials")
+    return db
+
+
+def test_a_killed_writers_unfinished_commit_is_rolled_back_on_read(tmp_path):
+    db = _killed_mid_commit(tmp_path)
+    study = optuna.load_study(study_name="s", storage=read_only_storage(db))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert not study.user_attrs  # the unfinished insert is gone, as SQLite's own recovery leaves it
+    assert not (tmp_path / "study.db-journal").exists()
+
+
+def test_an_unfinished_commit_in_a_read_only_folder_is_named(tmp_path):
+    db = _killed_mid_commit(tmp_path)
+    tmp_path.chmod(0o555)
+    try:
+        if os.access(tmp_path, os.W_OK):
+            pytest.skip("this user (root?) writes into read-only folders")
+        with pytest.raises(Exception, match="unfinished write in study.db-journal"):
+            optuna.load_study(study_name="s", storage=read_only_storage(db)).trials
+    finally:
+        tmp_path.chmod(0o755)
