@@ -10,6 +10,8 @@ Phases (each writes PHASE.json and PHASE_trials.csv into --out; a phase whose JS
     stage2   stage 2 of the `after` run (top 2 + resnet18d, resnet34d, --final-epochs short)
     after_cv2  as `after` but with OpenCV's PnP on the CPU (which solver suits shared GPUs)
     after_kN   as `after` but N trainings per GPU, given rather than measured (e.g. after_k4, after_k6)
+    after_kN_mps  the same, run where an NVIDIA MPS daemon serves the GPU (`issue13_gpu.sh ... mps` starts one
+               before this process), so that the trainings' kernels can run side by side instead of time-sliced
     data     only make the data (and print the crop cache's path)
 
     python benchmarks/bench_stage1.py --out OUT [--done DIR] [--phases before,after,repeat,stage2] [--trials 32]
@@ -19,6 +21,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import re
 import shutil
 import statistics
 import sys
@@ -48,7 +52,8 @@ def parse() -> argparse.Namespace:
 def settings(args: argparse.Namespace, data: Path, phase: str):
     from nas.settings import make_settings
     before = phase == "before"
-    forced = 1.0 / int(phase.removeprefix("after_k")) if phase.startswith("after_k") else None
+    k = re.match(r"after_k(\d+)", phase)
+    forced = 1.0 / int(k.group(1)) if k else None
     # proxy trainings, as issue 13 measured them: the default preset's proxy is zero-cost (synflow) since issue 14
     values = {"budget": "5G", "data": str(data), "trials": args.trials, "proxy_epochs": args.epochs,
               "proxy_score": "final", "scheduler": "none", "top_k": 2, "final_epochs": args.final_epochs,
@@ -91,7 +96,8 @@ def stage1(args, data, archs, phase, gpus: GpuSampler) -> dict:
             "wall_s": round(t1 - t0, 1), "trials_per_h": round(len(rows) / (t1 - t0) * 3600, 1),
             "gpu_util_mean": round(gpus.mean(t0, t1), 1), "gpu_mem_peak_gb": round(gpus.peak_memory_gb(t0, t1), 1),
             "img_per_s_per_trial_median": round(statistics.median(ips), 1) if ips else None,
-            "concurrent_per_gpu": packing.get("per_gpu", 1), "packing": packing, "pnp": s.pnp}
+            "concurrent_per_gpu": packing.get("per_gpu", 1), "packing": packing, "pnp": s.pnp,
+            "mps": bool(os.environ.get("CUDA_MPS_PIPE_DIRECTORY"))}
 
 
 def stage2(args, data, gpus: GpuSampler) -> dict:
@@ -148,7 +154,7 @@ def summary(results: dict, out: Path, device: str, gpus: int, args) -> dict:
             "rank_kendall_seed_repeat": tau(out / "after_trials.csv", out / "repeat_trials.csv")["kendall"]
             if (out / "after_trials.csv").exists() and (out / "repeat_trials.csv").exists() else None,
             **{p: {k: r.get(k) for k in ("trials_per_h", "gpu_util_mean", "concurrent_per_gpu", "wall_s",
-                                        "gpu_mem_peak_gb")}
+                                        "gpu_mem_peak_gb", "img_per_s_per_trial_median", "mps")}
                for p, r in results.items() if p == "after_cv2" or p.startswith("after_k")}}
 
 
@@ -159,6 +165,10 @@ def main() -> None:
         for f in args.done.glob("*"):
             if f.is_file() and not (args.out / f.name).exists():
                 shutil.copy(f, args.out / f.name)
+    if any(p.endswith("_mps") for p in args.phases.split(",")) and not os.environ.get("CUDA_MPS_PIPE_DIRECTORY"):
+        print("bench_stage1: an _mps phase needs an MPS daemon started first (benchmarks/issue13_gpu.sh OUT DONE mps "
+              "starts one)", file=sys.stderr)
+        sys.exit(2)
     import ray
     import torch
     from nas.tasks import get_task

@@ -5,6 +5,8 @@
 #   benchmarks/issue13_gpu.sh OUT DONE before,after     data; stage 1 phases of bench_stage1 (any of before, after,
 #                                                       repeat, stage2; stage2 needs after in the same call)
 #   benchmarks/issue13_gpu.sh OUT DONE eval             nas-eval's scoring of 90,545 faces (bench_eval)
+#   benchmarks/issue13_gpu.sh OUT DONE mps              data; after_k4_mps and after_k6_mps under an NVIDIA MPS
+#                                                       daemon started for them (mps.txt: whether the workers used it)
 # Several words may be joined with '+', e.g. `after,stage2+eval`.
 set -uo pipefail
 out=$1 done=${2:-/nonexistent} what=${3:-profile}
@@ -15,6 +17,16 @@ for step in ${what//+/ }; do
     case $step in
     eval)
         python benchmarks/bench_eval.py --json "$out/eval.json" > "$out/eval.log" 2>&1; tail -22 "$out/eval.log" ;;
+    mps)
+        mps=/tmp/issue13_mps; mkdir -p "$mps/pipe" "$mps/log"
+        if ! CUDA_MPS_PIPE_DIRECTORY=$mps/pipe CUDA_MPS_LOG_DIRECTORY=$mps/log nvidia-cuda-mps-control -d; then
+            echo "no MPS daemon could be started on this machine" | tee "$out/mps.txt"; continue
+        fi
+        CUDA_MPS_PIPE_DIRECTORY=$mps/pipe CUDA_MPS_LOG_DIRECTORY=$mps/log python benchmarks/bench_stage1.py \
+            --out "$out" --done "$done" --phases after_k4_mps,after_k6_mps > "$out/stage1_mps.log" 2>&1
+        echo quit | CUDA_MPS_PIPE_DIRECTORY=$mps/pipe nvidia-cuda-mps-control
+        echo "MPS clients served: $(grep -c 'NEW CLIENT' "$mps/log/control.log")" | tee "$out/mps.txt"
+        grep '^{"phase"' "$out/stage1_mps.log" ;;
     profile)
         cache=$(python benchmarks/bench_stage1.py --out "$out" --phases data | tail -1)
         python benchmarks/bench_trial.py --cache "$cache" --archs 2 --epochs 2 --train-fraction 0.25 --val-max 2000 \
