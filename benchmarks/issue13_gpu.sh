@@ -5,6 +5,7 @@
 #   benchmarks/issue13_gpu.sh OUT DONE before,after     data; stage 1 phases of bench_stage1 (any of before, after,
 #                                                       repeat, stage2; stage2 needs after in the same call)
 #   benchmarks/issue13_gpu.sh OUT DONE eval             nas-eval's scoring of 90,545 faces (bench_eval)
+#   benchmarks/issue13_gpu.sh OUT DONE pose             the pose solver's starts apart vs in one batch (bench_pose)
 #   benchmarks/issue13_gpu.sh OUT DONE mps              data; after_k4_mps and after_k6_mps under an NVIDIA MPS
 #                                                       daemon started for them (mps.txt: whether the workers used it)
 # Several words may be joined with '+', e.g. `after,stage2+eval`.
@@ -17,6 +18,8 @@ for step in ${what//+/ }; do
     case $step in
     eval)
         python benchmarks/bench_eval.py --json "$out/eval.json" > "$out/eval.log" 2>&1; tail -22 "$out/eval.log" ;;
+    pose)
+        python benchmarks/bench_pose.py --faces 2000,5000,20000 --json "$out/pose.json" 2>&1 | grep '^{' ;;
     mps)
         mps=/tmp/issue13_mps; mkdir -p "$mps/pipe" "$mps/log"
         if ! CUDA_MPS_PIPE_DIRECTORY=$mps/pipe CUDA_MPS_LOG_DIRECTORY=$mps/log nvidia-cuda-mps-control -d; then
