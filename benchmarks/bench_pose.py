@@ -74,12 +74,13 @@ def operator_calls(fn, args) -> int:
     return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
+    """Measure every size, print a JSON line each; returns the whole result."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--faces", default="2000,5000", help="comma-separated batch sizes")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--json", default=None)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     out = {"device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} "
            "threads)", "data": "in-memory procedural faces, random poses, 1.5 px noise", "sizes": []}
@@ -96,6 +97,7 @@ def main() -> None:
         out["sizes"].append(row)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+    return out
 
 
 if __name__ == "__main__":

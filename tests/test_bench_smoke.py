@@ -1,4 +1,4 @@
-"""Plumbing of benchmarks/bench_train.py and score_floor.py on the CPU with tiny sizes (no speed is asserted here)."""
+"""Plumbing of benchmarks/bench_train.py, score_floor.py, bench_pose.py on the CPU with tiny sizes (no speed is asserted here)."""
 import csv
 import sys
 from pathlib import Path
@@ -84,3 +84,13 @@ def test_identity_check_trains_each_data_arch_and_seed_once_and_resumes(tmp_path
     # other settings are other trainings; a time limit the longest training would overrun starts none of them
     assert len(identity_check.main([*argv, "--epochs", "2", "--time-limit", "0"])) == 4
     assert (tmp_path / "out" / "identity.csv").read_bytes() == table
+
+
+def test_bench_pose_compares_the_same_poses_with_fewer_operators_in_one_batch(tmp_path):
+    import json
+
+    import bench_pose
+    out = bench_pose.main(["--faces", "12", "--repeats", "1", "--json", str(tmp_path / "pose.json")])
+    row, = out["sizes"]
+    assert row["max_abs_diff"] < 1e-9 and row["batched_ops"] < row["apart_ops"] / 2
+    assert json.loads((tmp_path / "pose.json").read_text()) == out
