@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -68,29 +69,41 @@ def timed(fn, args, repeats: int) -> tuple[torch.Tensor, list[float]]:
 
 
 def operator_calls(fn, args) -> int:
-    """How many operators (kernel launches on a GPU, at most) one call runs."""
+    """How many aten operator events one call records (nested ones included: a measure of dispatch work, not a
+    count of kernel launches)."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         fn(*args)
     return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
 
 
+def _sizes(text: str) -> list[int]:
+    """Positive integers separated by commas (argparse turns a ValueError into one line and exit 2)."""
+    values = [int(v) for v in text.split(",")]
+    if not values or min(values) < 1:
+        raise ValueError(text)
+    return values
+
+
 def main(argv: list[str] | None = None) -> dict:
     """Measure every size, print a JSON line each; returns the whole result."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--faces", default="2000,5000", help="comma-separated batch sizes")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--json", default=None)
+    p.add_argument("--faces", default=[2000, 5000], type=_sizes, help="comma-separated batch sizes")
+    p.add_argument("--repeats", type=_sizes, default=[5], help="timed calls after the warm-up")
+    p.add_argument("--json", default=None, type=Path)
     args = p.parse_args(argv)
+    if args.json is not None and not os.access(args.json.parent if str(args.json.parent) else ".", os.W_OK):
+        p.error(f"--json {args.json}: its folder cannot be written")
+    args.repeats = args.repeats[0]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     out = {"device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} "
            "threads)", "data": "in-memory procedural faces, random poses, 1.5 px noise", "sizes": []}
-    for n in (int(v) for v in args.faces.split(",")):
+    for n in args.faces:
         x = inputs(n, device)
         row = {"faces": n}
         for name, fn in (("apart", one_after_another), ("batched", in_one_batch)):
             pose, times = timed(fn, x, args.repeats)
             row[f"{name}_s"], row[f"{name}_ops"] = round(statistics.median(times), 4), operator_calls(fn, x)
-            row[f"{name}_pose"] = pose
+            row[f"{name}_pose"], row[f"{name}_times_s"] = pose, [round(t, 4) for t in times]
         row["speedup"] = round(row["apart_s"] / row["batched_s"], 2)
         row["max_abs_diff"] = float((row.pop("apart_pose") - row.pop("batched_pose")).abs().max())
         print(json.dumps(row), flush=True)

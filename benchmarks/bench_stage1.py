@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_util import GpuSampler  # noqa: E402
 
 PHASES = ("before", "after", "repeat", "stage2", "after_cv2")
+KN = r"after_k([1-9]\d*)(_mps)?"  # N trainings per GPU, given
 
 
 def parse() -> argparse.Namespace:
@@ -52,7 +53,7 @@ def parse() -> argparse.Namespace:
 def settings(args: argparse.Namespace, data: Path, phase: str):
     from nas.settings import make_settings
     before = phase == "before"
-    k = re.match(r"after_k(\d+)", phase)
+    k = re.fullmatch(KN, phase)
     forced = 1.0 / int(k.group(1)) if k else None
     # proxy trainings, as issue 13 measured them: the default preset's proxy is zero-cost (synflow) since issue 14
     values = {"budget": "5G", "data": str(data), "trials": args.trials, "proxy_epochs": args.epochs,
@@ -97,7 +98,7 @@ def stage1(args, data, archs, phase, gpus: GpuSampler) -> dict:
             "gpu_util_mean": round(gpus.mean(t0, t1), 1), "gpu_mem_peak_gb": round(gpus.peak_memory_gb(t0, t1), 1),
             "img_per_s_per_trial_median": round(statistics.median(ips), 1) if ips else None,
             "concurrent_per_gpu": packing.get("per_gpu", 1), "packing": packing, "pnp": s.pnp,
-            "mps": bool(os.environ.get("CUDA_MPS_PIPE_DIRECTORY"))}
+            "mps": phase.endswith("_mps")}
 
 
 def stage2(args, data, gpus: GpuSampler) -> dict:
@@ -165,6 +166,11 @@ def main() -> None:
         for f in args.done.glob("*"):
             if f.is_file() and not (args.out / f.name).exists():
                 shutil.copy(f, args.out / f.name)
+    unknown = [p for p in args.phases.split(",") if p not in (*PHASES, "data") and not re.fullmatch(KN, p)]
+    if unknown:
+        print(f"bench_stage1: unknown phase {unknown[0]!r} (one of {', '.join(PHASES)}, after_kN, after_kN_mps, "
+              "data)", file=sys.stderr)
+        sys.exit(2)
     if any(p.endswith("_mps") for p in args.phases.split(",")) and not os.environ.get("CUDA_MPS_PIPE_DIRECTORY"):
         print("bench_stage1: an _mps phase needs an MPS daemon started first (benchmarks/issue13_gpu.sh OUT DONE mps "
               "starts one)", file=sys.stderr)
@@ -184,7 +190,8 @@ def main() -> None:
         return
     s = settings(args, data, "after")
     archs = [str(x.arch) for x in sample_archs(s.search_space(), s.window, args.trials, seed=0)]
-    ray.init(include_dashboard=False, log_to_driver=False)
+    # a new local instance whose workers inherit this environment (an MPS phase's pipe folder included)
+    ray.init(address="local", include_dashboard=False, log_to_driver=False)
     wanted = (*PHASES, *args.phases.split(","))
     results = {p: json.loads((args.out / f"{p}.json").read_text()) for p in wanted if (args.out / f"{p}.json").exists()}
     with GpuSampler() as gpus:

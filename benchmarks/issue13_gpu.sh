@@ -7,7 +7,7 @@
 #   benchmarks/issue13_gpu.sh OUT DONE eval             nas-eval's scoring of 90,545 faces (bench_eval)
 #   benchmarks/issue13_gpu.sh OUT DONE pose             the pose solver's starts apart vs in one batch (bench_pose)
 #   benchmarks/issue13_gpu.sh OUT DONE mps              data; after_k4_mps and after_k6_mps under an NVIDIA MPS
-#                                                       daemon started for them (mps.txt: whether the workers used it)
+#                                                       daemon started for them (mps.txt: clients it served after each)
 # Several words may be joined with '+', e.g. `after,stage2+eval`.
 set -uo pipefail
 out=$1 done=${2:-/nonexistent} what=${3:-profile}
@@ -19,16 +19,24 @@ for step in ${what//+/ }; do
     eval)
         python benchmarks/bench_eval.py --json "$out/eval.json" > "$out/eval.log" 2>&1; tail -22 "$out/eval.log" ;;
     pose)
-        python benchmarks/bench_pose.py --faces 2000,5000,20000 --json "$out/pose.json" 2>&1 | grep '^{' ;;
-    mps)
-        mps=/tmp/issue13_mps; mkdir -p "$mps/pipe" "$mps/log"
-        if ! CUDA_MPS_PIPE_DIRECTORY=$mps/pipe CUDA_MPS_LOG_DIRECTORY=$mps/log nvidia-cuda-mps-control -d; then
-            echo "no MPS daemon could be started on this machine" | tee "$out/mps.txt"; continue
+        python benchmarks/bench_pose.py --faces 2000,5000,20000 --json "$out/pose.json" > "$out/pose.log" 2>&1 \
+            || { echo "bench_pose failed:"; tail -5 "$out/pose.log"; }
+        grep '^{' "$out/pose.log" ;;
+    mps)  # a daemon of its own (fresh folders), stopped however the step ends
+        mps=$(mktemp -d /tmp/issue13_mps.XXXX); mkdir -p "$mps/pipe" "$mps/log"
+        export CUDA_MPS_PIPE_DIRECTORY=$mps/pipe CUDA_MPS_LOG_DIRECTORY=$mps/log
+        if ! nvidia-cuda-mps-control -d; then
+            echo "no MPS daemon could be started on this machine" | tee "$out/mps.txt"
+            unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY; continue
         fi
-        CUDA_MPS_PIPE_DIRECTORY=$mps/pipe CUDA_MPS_LOG_DIRECTORY=$mps/log python benchmarks/bench_stage1.py \
-            --out "$out" --done "$done" --phases after_k4_mps,after_k6_mps > "$out/stage1_mps.log" 2>&1
-        echo quit | CUDA_MPS_PIPE_DIRECTORY=$mps/pipe nvidia-cuda-mps-control
-        echo "MPS clients served: $(grep -c 'NEW CLIENT' "$mps/log/control.log")" | tee "$out/mps.txt"
+        trap 'echo quit | nvidia-cuda-mps-control' EXIT
+        for phase in after_k4_mps after_k6_mps; do
+            python benchmarks/bench_stage1.py --out "$out" --done "$done" --phases $phase >> "$out/stage1_mps.log" 2>&1 \
+                || { echo "$phase failed:"; tail -5 "$out/stage1_mps.log"; }
+            echo "$phase: MPS clients served so far: $(grep -c 'NEW CLIENT' "$mps/log/control.log")" | tee -a "$out/mps.txt"
+        done
+        echo quit | nvidia-cuda-mps-control; trap - EXIT
+        unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
         grep '^{"phase"' "$out/stage1_mps.log" ;;
     profile)
         cache=$(python benchmarks/bench_stage1.py --out "$out" --phases data | tail -1)

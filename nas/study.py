@@ -209,24 +209,33 @@ def describe(arch: Any, space: SearchSpace) -> dict[str, Any]:
 SQLITE_READONLY_ROLLBACK = 776
 
 
+def _hot_journal(exc: Exception, db: Path) -> bool:
+    """Whether a read-only connection's error is SQLite refusing to roll back a killed writer's journal."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+; 3.10 gives only the message
+    if code is not None:
+        return code == SQLITE_READONLY_ROLLBACK
+    return "readonly" in str(exc) and db.with_name(db.name + "-journal").exists()
+
+
 def connect_read_only(db: "str | Path") -> "sqlite3.Connection":
     """An SQLite connection to `db` that writes nothing, except that a transaction left unfinished by a killed
-    writer (a hot journal, e.g. after SIGKILL mid-commit) is first rolled back, as any writable reader would."""
+    writer (a hot journal, e.g. after SIGKILL mid-commit) is first rolled back, as any writable reader would.
+    As SQLite itself, this relies on file locks that work (not NFS mounted without locking)."""
     import sqlite3
     db = Path(db).resolve()
     con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
     try:
         con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # SQLite checks the journal on the first read
         return con
-    except sqlite3.OperationalError as exc:
+    except sqlite3.Error as exc:
         con.close()
-        if getattr(exc, "sqlite_errorcode", None) != SQLITE_READONLY_ROLLBACK:
+        if not _hot_journal(exc, db):
             raise
     if not os.access(db, os.W_OK) or not os.access(db.parent, os.W_OK):
-        raise sqlite3.OperationalError(f"a killed process left an unfinished write in {db.name}-journal, which "
-                                       "cannot be rolled back in a read-only folder: copy the run where it can be "
-                                       "written")
-    with closing(sqlite3.connect(db)) as rw:  # no lock is held by a live writer, or the journal would not be hot
+        raise sqlite3.OperationalError(f"{db.name}-journal holds a killed process's unfinished write, which needs "
+                                       "write access to roll back: copy the run somewhere writable")
+    # a journal is hot only while no live writer holds a lock, and this connection checks that again under its own
+    with closing(sqlite3.connect(f"{db.as_uri()}?mode=rw", uri=True)) as rw:
         rw.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     return sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)
 
@@ -256,7 +265,7 @@ def check_trials_table(path: "str | Path", rows: list[dict[str, str]], db: "str 
         while exc.__cause__ is not None:  # Optuna's wrapper says "an exception is raised during the commit"
             exc = exc.__cause__
         raise RunFileError(f"{path}: {len(rows)} rows, but {where} cannot be read "
-                           f"({' '.join(str(exc).split())[:160]})") from None
+                           f"({' '.join(str(exc).split())[:240]})") from None
     seen: dict[int, int] = {}
     for line, row in enumerate(rows, start=2):
         try:

@@ -1,9 +1,9 @@
 """The study kept by the searcher: states, reasons, feasibility, and continuing after a resume."""
 import math
-import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 
 import optuna
 import pytest
@@ -13,9 +13,11 @@ from optuna.trial import TrialState
 from _spaces import SPACE, analytic_flops, resolve_arch
 from nas.schema import run_schema
 from nas.searcher import StudySearch
+import nas.study as study_module
+from nas.runs import RunFileError
 from nas.settings import SAMPLERS
-from nas.study import (INTERRUPTED, StorageError, finished_trials, load_study, make_sampler, open_storage,
-                       read_only_storage, reconcile, trial_rows)
+from nas.study import (INTERRUPTED, StorageError, check_trials_table, finished_trials, load_study, make_sampler,
+                       open_storage, read_only_storage, reconcile, trial_rows)
 from search_spaces import FlopWindow
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -125,33 +127,45 @@ os._exit(0)
 
 
 def _killed_mid_commit(tmp_path):
-    """A study of three trials whose file a killed writer left with a hot journal."""
+    """A study of three trials whose file a killed writer left with a hot journal, and its content before that."""
     s = searcher(url(tmp_path))
     for tid in ("a", "b", "c"):
         s.suggest(tid)
         s.on_trial_complete(tid, {"proxy": 7.5, "epoch": 3, "score": 7.5, "wall_s": 2.0, "gpu": "h:0"})
     db = tmp_path / "study.db"
+    with closing(sqlite3.connect(db)) as con:
+        before = list(con.iterdump())
     subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(db)], check=True)
-    with pytest.raises(sqlite3.OperationalError, match="readonly"):  # what a plain read-only reader meets
-        sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True).execute("SELECT COUNT(*) FROM trials")
-    return db
+    with closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True)) as con:  # what a plain read-only reader meets
+        with pytest.raises(sqlite3.OperationalError) as err:
+            con.execute("SELECT COUNT(*) FROM trials")
+    assert err.value.sqlite_errorcode == 776  # SQLITE_READONLY_ROLLBACK
+    return db, before
 
 
 def test_a_killed_writers_unfinished_commit_is_rolled_back_on_read(tmp_path):
-    db = _killed_mid_commit(tmp_path)
+    db, before = _killed_mid_commit(tmp_path)
     study = optuna.load_study(study_name="s", storage=read_only_storage(db))
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
-    assert not study.user_attrs  # the unfinished insert is gone, as SQLite's own recovery leaves it
     assert not (tmp_path / "study.db-journal").exists()
+    with closing(sqlite3.connect(db)) as con:  # exactly the file as it was before the killed writer began
+        assert list(con.iterdump()) == before
 
 
-def test_an_unfinished_commit_in_a_read_only_folder_is_named(tmp_path):
-    db = _killed_mid_commit(tmp_path)
-    tmp_path.chmod(0o555)
-    try:
-        if os.access(tmp_path, os.W_OK):
-            pytest.skip("this user (root?) writes into read-only folders")
-        with pytest.raises(Exception, match="unfinished write in study.db-journal"):
-            optuna.load_study(study_name="s", storage=read_only_storage(db)).trials
-    finally:
-        tmp_path.chmod(0o755)
+def test_an_unfinished_commit_without_write_access_is_one_line_naming_the_journal(tmp_path, monkeypatch):
+    db, _ = _killed_mid_commit(tmp_path)
+    monkeypatch.setattr(study_module.os, "access", lambda *a, **k: False)  # as a read-only folder, even for root
+    with pytest.raises(RunFileError) as err:
+        check_trials_table(tmp_path / "trials.csv", [{"number": "0"}], db, "s")
+    assert len(str(err.value).splitlines()) == 1 and "study.db-journal" in str(err.value)
+    assert "copy the run somewhere writable" in str(err.value)
+    assert (tmp_path / "study.db-journal").exists()  # nothing was rolled back
+
+
+def test_python_3_10s_errors_without_a_code_are_told_by_message_and_journal(tmp_path):
+    db = tmp_path / "study.db"
+    error = sqlite3.OperationalError("attempt to write a readonly database")  # no sqlite_errorcode before 3.11
+    assert not study_module._hot_journal(error, db)
+    (tmp_path / "study.db-journal").write_bytes(b"x")
+    assert study_module._hot_journal(error, db)
+    assert not study_module._hot_journal(sqlite3.OperationalError("disk I/O error"), db)
