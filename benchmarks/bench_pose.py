@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_eval import faces  # noqa: E402
+from bench_eval import faces, timed  # noqa: E402
 from facedata.conventions import apply_tform, intrinsics, invert_tform  # noqa: E402
 from trainers import pose_batch  # noqa: E402
 
@@ -56,15 +56,12 @@ def inputs(n: int, device: torch.device) -> tuple[torch.Tensor, ...]:
     return as64(cache.verts), as64(frame), k, torch.linalg.inv(k)
 
 
-def timed(fn, args, repeats: int) -> tuple[torch.Tensor, list[float]]:
-    """The result and the wall times of `repeats` calls after one warm-up."""
+def repeated(fn, args, repeats: int) -> tuple[torch.Tensor, list[float]]:
+    """The result and the wall times of `repeats` calls after one warm-up (`bench_eval.timed` each)."""
     out, times = fn(*args), []
     for _ in range(repeats):
-        torch.cuda.synchronize() if args[0].is_cuda else None
-        t = time.perf_counter()
-        out = fn(*args)
-        torch.cuda.synchronize() if args[0].is_cuda else None
-        times.append(time.perf_counter() - t)
+        out, seconds = timed(lambda: fn(*args))
+        times.append(seconds)
     return out, times
 
 
@@ -76,24 +73,28 @@ def operator_calls(fn, args) -> int:
     return sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
 
 
-def _sizes(text: str) -> list[int]:
-    """Positive integers separated by commas (argparse turns a ValueError into one line and exit 2)."""
-    values = [int(v) for v in text.split(",")]
-    if not values or min(values) < 1:
+def _positive(text: str) -> int:
+    """One positive integer (argparse turns a ValueError into one line and exit 2)."""
+    value = int(text)
+    if value < 1:
         raise ValueError(text)
-    return values
+    return value
+
+
+def _sizes(text: str) -> list[int]:
+    """Positive integers separated by commas."""
+    return [_positive(v) for v in text.split(",")]
 
 
 def main(argv: list[str] | None = None) -> dict:
     """Measure every size, print a JSON line each; returns the whole result."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--faces", default=[2000, 5000], type=_sizes, help="comma-separated batch sizes")
-    p.add_argument("--repeats", type=_sizes, default=[5], help="timed calls after the warm-up")
+    p.add_argument("--repeats", type=_positive, default=5, help="timed calls after the warm-up")
     p.add_argument("--json", default=None, type=Path)
     args = p.parse_args(argv)
-    if args.json is not None and not os.access(args.json.parent if str(args.json.parent) else ".", os.W_OK):
-        p.error(f"--json {args.json}: its folder cannot be written")
-    args.repeats = args.repeats[0]
+    if args.json is not None and not os.access(args.json if args.json.exists() else args.json.parent, os.W_OK):
+        p.error(f"--json {args.json}: cannot be written")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     out = {"device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} "
            "threads)", "data": "in-memory procedural faces, random poses, 1.5 px noise", "sizes": []}
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
         x = inputs(n, device)
         row = {"faces": n}
         for name, fn in (("apart", one_after_another), ("batched", in_one_batch)):
-            pose, times = timed(fn, x, args.repeats)
+            pose, times = repeated(fn, x, args.repeats)
             row[f"{name}_s"], row[f"{name}_ops"] = round(statistics.median(times), 4), operator_calls(fn, x)
             row[f"{name}_pose"], row[f"{name}_times_s"] = pose, [round(t, 4) for t in times]
         row["speedup"] = round(row["apart_s"] / row["batched_s"], 2)

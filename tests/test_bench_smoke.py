@@ -1,4 +1,5 @@
-"""Plumbing of benchmarks/bench_train.py, score_floor.py, bench_pose.py on the CPU with tiny sizes (no speed is asserted here)."""
+"""Plumbing of benchmarks/bench_train.py, score_floor.py and bench_pose.py on the CPU with tiny sizes (no speed is
+asserted here)."""
 import csv
 import sys
 from pathlib import Path
