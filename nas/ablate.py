@@ -23,7 +23,7 @@ from nas.deadline import Deadline, Paused
 from nas.final import FinalRecorder, expect_durations, fit_grid, full_plan, is_done
 from nas.runs import ABLATE_COMMAND, RunDir, final_columns, read_table, update_summary, write_table
 from nas.schema import Status, run_schema
-from nas.settings import TIME_LIMIT_HELP, minutes, RunSettings, SettingsError, check_name
+from nas.settings import MPS_HELP, MPS_MODES, TIME_LIMIT_HELP, minutes, RunSettings, SettingsError, check_name
 from nas.tasks import get_task
 from nas.trial import TrialPlan, device_name, location, prepared, run_training
 from search_spaces import DEFAULT_SPACE, SearchSpaceError
@@ -48,6 +48,7 @@ class AblateSettings(RunSettings):
     out: str = option("runs", help="output folder")
     address: str | None = option(None, help="Ray cluster to join ('auto' or host:port; also RAY_ADDRESS); "
                                             "default: start Ray locally")
+    mps: str = option("auto", help=MPS_HELP, choices=MPS_MODES)
     gpus_per_trial: float | None = option(None, help="GPUs per training (default: measured, see nas-search)",
                                           parse=lambda t: None if t == "auto" else float(t), metavar="auto|GPUS")
     cpus_per_trial: int | None = option(None, help="CPUs per training (default: shared out evenly)")

@@ -104,21 +104,22 @@ def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, r
     """Join Ray, prepare the data, run both stages, print the comparison."""
     import ray
     from kit.progress import progress
-    from nas.cluster import cluster_size, connect, gpu_count
+    from nas.cluster import cluster_size, gpu_count
     from nas.final import run_stage2
-    from nas.driver import record_data
-    from nas.runs import write_yaml
+    from nas.driver import join_ray, record_data
+    from nas.runs import update_summary, write_yaml
     from nas.search import run_stage1
     from nas.settings import make_settings
     from nas.tasks import get_task
 
-    connect(settings.address, settings.verbose)
+    mps = join_ray("nas-search", settings)
     if not resuming and not args.preset and gpu_count() == 0:
         settings = make_settings(given(args, SearchSettings), "smoke", "no GPU in the Ray cluster")
         print("nas-search: no GPU found: using the smoke preset (toy sizes, CPU); "
               "pass --preset default to override", file=sys.stderr)
     if not resuming:
         write_yaml(run_dir.config, settings.to_dict())
+    update_summary(run_dir.summary, mps=mps)
     print(f"nas-search: run folder {run_dir.root}")
     task = get_task(settings.task)
     with progress() as start:

@@ -9,6 +9,7 @@ through a pipe and ends what the driver started once the driver is gone: within 
 """
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import ToolkitError
+from nas.mps import MpsPlan, prepare
 
 GUARD_GRACE_S = 2.0  # after the driver is gone: time for Ray's processes to end by themselves, then SIGTERM ...
 GUARD_TERM_S = 2.0   # ... and this long before SIGKILL
@@ -44,17 +46,22 @@ def probe(address: str, timeout: float = 5.0) -> None:
         raise ClusterError(f"cannot reach the Ray cluster at {address!r}: {exc.strerror or exc}") from None
 
 
-def connect(address: str | None, verbose: bool = True) -> None:
-    """Join the cluster at `address` (or `RAY_ADDRESS`), else start a local Ray instance; without `verbose` the
-    workers' output stays in Ray's session logs (/tmp/ray/session_latest/logs) instead of the terminal."""
+def connect(address: str | None, verbose: bool = True, mps: str = "off") -> MpsPlan:
+    """Join the cluster at `address` (or `RAY_ADDRESS`), else start a local Ray instance (and, as `mps` says, an
+    MPS daemon first: `nas.mps`); without `verbose` the workers' output stays in Ray's session logs
+    (/tmp/ray/session_latest/logs) instead of the terminal. Returns what was done about MPS."""
     import ray
     if ray.is_initialized():
-        return
+        return MpsPlan(False, "not decided: Ray was already running in this process", notable=False)
     if not verbose:  # one line of progress per stage (nas.progress) instead of Tune's and Optuna's logs
         quiet()
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address and address != "auto":
         probe(address)
+    decided, daemon = prepare(mps, local=not address)
+    if daemon is not None:  # before ray.init: the local instance's workers inherit the daemon's pipe folder
+        os.environ.update(daemon.env)
+        atexit.register(_stop_daemon, daemon)  # runs before Ray's own exit hook (registered later, run earlier)
     on_term = signal.getsignal(signal.SIGTERM)
     try:
         if address:
@@ -64,13 +71,21 @@ def connect(address: str | None, verbose: bool = True) -> None:
             # (and would announce a new token in ~/.ray); on a cluster the user's setting stands
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
             ray.init(include_dashboard=False, log_to_driver=verbose)
-            start_guard()
+            start_guard(daemon)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         first = " ".join(str(exc).split())[:300]
         raise ClusterError(f"cannot reach {where}: {first}") from None
     finally:
         _keep_handler(signal.SIGTERM, on_term)
+    return decided
+
+
+def _stop_daemon(daemon: Any) -> None:
+    """At the driver's exit: end Ray's workers (the daemon's clients) first, then the daemon."""
+    import ray
+    ray.shutdown()
+    daemon.stop()
 
 
 def _keep_handler(signum: int, handler: Any) -> None:
@@ -81,15 +96,16 @@ def _keep_handler(signum: int, handler: Any) -> None:
         signal.signal(signum, handler)
 
 
-def start_guard() -> bool:
+def start_guard(daemon: Any = None) -> bool:
     """Start the guard of this driver's processes (once; Linux, where /proc lists processes): when the driver
     ends, however it ends, the guard ends every process the driver started that is still running (Ray's
-    local instance, above all). False where there is no /proc."""
+    local instance, above all), then the run's MPS `daemon` if any. False where there is no /proc."""
     if _GUARD or not os.path.isdir("/proc/self/task"):
         return bool(_GUARD)
     read, write = os.pipe()  # not inherited by what the driver starts later: only the guard holds the read end
     root = str(Path(__file__).resolve().parents[1])
-    code = f"import sys; sys.path.insert(0, {root!r}); from nas.cluster import guard; guard({os.getpid()})"
+    mps = (daemon.control, str(daemon.folder)) if daemon is not None else None
+    code = f"import sys; sys.path.insert(0, {root!r}); from nas.cluster import guard; guard({os.getpid()}, {mps!r})"
     try:
         _GUARD["process"] = subprocess.Popen([sys.executable, "-c", code], stdin=read, stdout=subprocess.DEVNULL,
                                              stderr=subprocess.DEVNULL, start_new_session=True)
@@ -156,10 +172,11 @@ def _wait_gone(owned: dict[int, int], seconds: float) -> dict[int, int]:
     return left
 
 
-def guard(driver: int, poll: float = 1.0) -> None:
+def guard(driver: int, mps: tuple[str, str] | None = None, poll: float = 1.0) -> None:
     """The guard's body (stdin: the read end of the driver's pipe). While the driver lives, note every process
     below it; once the pipe says the driver is gone, give them GUARD_GRACE_S to end, then SIGTERM and at last
-    SIGKILL what is left of them."""
+    SIGKILL what is left of them; then stop the MPS daemon of `mps` (its control tool and folder) if the driver
+    could not."""
     import select
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the driver's to handle; the guard waits for its end
     owned: dict[int, int] = {}
@@ -173,6 +190,9 @@ def guard(driver: int, poll: float = 1.0) -> None:
     _signal_all(left, signal.SIGTERM)
     left = _wait_gone(left, GUARD_TERM_S)
     _signal_all(left, signal.SIGKILL)
+    if mps is not None and os.path.isdir(mps[1]):  # the driver's own exit hook removes the folder when it runs
+        from nas.mps import stop_folder
+        stop_folder(*mps)
 
 
 def quiet() -> None:

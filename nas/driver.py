@@ -159,16 +159,26 @@ def paused_exit(prog: str, exc: Paused) -> int:
 def begin_given_data(command: str, settings: Any, run: RunDir, task: Any, resuming: bool, res: int) -> Path:
     """How a run on a given cache starts (nas-ablate, nas-fidelity): join Ray, write a new run's resolved
     config, open the cache and record its provenance; returns the cache's path."""
-    from nas.cluster import connect
     from nas.runs import write_yaml
-    connect(settings.address, settings.verbose)
+    mps = join_ray(command, settings)
     if not resuming:
         write_yaml(run.config, settings.to_dict())
+    update_summary(run.summary, mps=mps)
     print(f"{command}: run folder {run.root}")
     data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=res, seed=settings.seed,
                              size={"subjects": 1, "frames_per_subject": 1})  # unused: these commands need --data
     record_data(run, task, data, embedded=False)
     return data
+
+
+def join_ray(command: str, settings: Any) -> str:
+    """Join or start Ray as the settings say (`nas.cluster.connect`, MPS included); returns what was done about
+    MPS, for summary.json, and says it in one line where it matters."""
+    from nas.cluster import connect
+    mps = connect(settings.address, settings.verbose, settings.mps)
+    if mps.notable:
+        print(f"{command}: NVIDIA MPS {mps.reason}")
+    return mps.reason
 
 
 def record_data(run: RunDir, task: Any, data: Path, embedded: bool) -> None:

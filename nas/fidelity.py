@@ -30,7 +30,7 @@ from nas.proxies import get_proxy, schedule_key
 from nas.references import REFERENCES, reference_values
 from nas.runs import RunDir, read_table, update_summary, write_table
 from nas.schema import Status
-from nas.settings import TIME_LIMIT_HELP, minutes, RunSettings, SettingsError, check_name
+from nas.settings import MPS_HELP, MPS_MODES, TIME_LIMIT_HELP, minutes, RunSettings, SettingsError, check_name
 from nas.tasks import get_task
 from nas.trial import TrialPlan, run_training
 from search_spaces import DEFAULT_SPACE, check_window, sample_archs
@@ -70,6 +70,7 @@ class FidelitySettings(RunSettings):
                                           parse=lambda t: None if t == "auto" else float(t), metavar="auto|GPUS")
     cpus_per_trial: int | None = option(None, help="CPUs per training (default: shared out evenly)")
     address: str | None = option(None, help="Ray cluster to join ('auto' or host:port); default: start Ray locally")
+    mps: str = option("auto", help=MPS_HELP, choices=MPS_MODES)
     name: str = option("fidelity", help="run name: the folder OUT/NAME")
     out: str = option("runs", help="output folder")
     seed: int = option(0, help="seed of the architectures drawn and the first training seed (>= 0)",

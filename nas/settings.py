@@ -12,17 +12,21 @@ from kit.limits import MAX_BATCH, MAX_RES, MIN_RES
 from kit.config import ConfigError, option, overrides, read_mapping
 from kit.config import seed as seed_type
 from kit.errors import ToolkitError
+from nas.mps import MODES as MPS_MODES
 from search_spaces import DEFAULT_SPACE, FlopWindow, SearchSpace, SearchSpaceError, check_window, create_space, list_spaces
 
 PRESET_DIR = Path(__file__).with_name("presets")
 SAMPLERS = ("regnet", "tpe", "nsga2")
 SCHEDULERS = ("none", "asha")
 # settings a resumed run may change: where it runs, not what it computes
-RESUME_FREE = frozenset({"address", "resume", "preset_reason", "verbose", "time_limit"})
+RESUME_FREE = frozenset({"address", "mps", "resume", "preset_reason", "verbose", "time_limit"})
 # what a resumed nas-ablate or nas-fidelity may change: where and how verbosely it runs, not what it computes
-DRIVER_RESUME_FREE = frozenset({"address", "gpus_per_trial", "cpus_per_trial", "verbose", "time_limit"})
+DRIVER_RESUME_FREE = frozenset({"address", "mps", "gpus_per_trial", "cpus_per_trial", "verbose", "time_limit"})
 NOT_IN_PRESETS = frozenset({"preset", "preset_reason", "name", "out", "resume", "verbose", "time_limit"})
 PER_INVOCATION = frozenset({"time_limit"})  # a resumed run does not inherit these from config.yaml
+MPS_HELP = ("NVIDIA MPS, so that trainings packed on a GPU run side by side (a local Ray instance only): auto "
+            "starts a daemon for the run where nvidia-cuda-mps-control and a GPU are found and no daemon runs yet; "
+            "on insists; off: they take turns")
 TIME_LIMIT_HELP = ("minutes this invocation may run: no training starts that would not end by then, running ones "
                    "finish, and the run pauses (exit code 75; --resume continues)")
 
@@ -120,6 +124,7 @@ class SearchSettings(RunSettings):
                                              "(nothing is picked on them), when the data is made here")
     address: str | None = option(None, help="Ray cluster to join ('auto' or host:port; also RAY_ADDRESS); "
                                             "default: start Ray locally")
+    mps: str = option("auto", help=MPS_HELP, choices=MPS_MODES)
     storage: str | None = option(None, help="Optuna storage URL (default: sqlite:///OUT/NAME/study.db)")
     name: str = option("search", help="run name: the folder OUT/NAME")
     out: str = option("runs", help="output folder")

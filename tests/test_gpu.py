@@ -152,3 +152,23 @@ def test_stage1_on_the_gpu_packs_by_the_probe_and_finishes_every_trial(tiny_cach
         packing = read_summary(run.summary)["packing_stage1"]
         assert 1 <= packing["per_gpu"] <= 4  # the probe decided; four CPUs bound it to two, one each here
         assert len(optuna.load_study(study_name="gpu", storage=s.storage_url).trials) == 4
+
+
+@pytest.mark.skipif(not __import__("shutil").which("nvidia-cuda-mps-control"), reason="needs NVIDIA's MPS tool")
+def test_a_real_mps_daemon_serves_a_cuda_client_and_stops(monkeypatch):
+    import subprocess
+
+    from nas.mps import CLIENT_CHECK, prepare
+    monkeypatch.delenv("CUDA_MPS_PIPE_DIRECTORY", raising=False)
+    if os.path.exists("/tmp/nvidia-mps/control"):
+        pytest.skip("a daemon of the machine's own serves it already")
+    decided, daemon = prepare("on", local=True)
+    try:
+        assert decided.start and daemon is not None
+        subprocess.run([sys.executable, "-c", CLIENT_CHECK], env={**os.environ, **daemon.env}, check=True, timeout=120)
+        log = Path(daemon.env["CUDA_MPS_LOG_DIRECTORY"], "control.log").read_text()
+        assert log.count("NEW CLIENT") >= 2  # prepare's own check, then this client
+    finally:
+        if daemon is not None:
+            daemon.stop()
+    assert not daemon.folder.exists()
