@@ -10,8 +10,10 @@ Phases (each writes PHASE.json and PHASE_trials.csv into --out; a phase whose JS
     stage2   stage 2 of the `after` run (top 2 + resnet18d, resnet34d, --final-epochs short)
     after_cv2  as `after` but with OpenCV's PnP on the CPU (which solver suits shared GPUs)
     after_kN   as `after` but N trainings per GPU, given rather than measured (e.g. after_k4, after_k6)
-    after_kN_mps  the same, run where an NVIDIA MPS daemon serves the GPU (`issue13_gpu.sh ... mps` starts one
-               before this process), so that the trainings' kernels can run side by side instead of time-sliced
+    after_mps, after_kN_mps  `after` / `after_kN` under NVIDIA MPS, so that the trainings' kernels run side by side
+               instead of time-sliced: Ray is started as `nas-search` starts it (`nas.cluster.connect`), which starts
+               the run's own daemon (`--mps on`), or uses the daemon that CUDA_MPS_PIPE_DIRECTORY names
+               (`issue13_gpu.sh ... mps` starts one before this process); MPS phases need an invocation of their own
     data     only make the data (and print the crop cache's path)
 
     python benchmarks/bench_stage1.py --out OUT [--done DIR] [--phases before,after,repeat,stage2] [--trials 32]
@@ -21,7 +23,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import re
 import shutil
 import statistics
@@ -34,6 +35,7 @@ from gpu_util import GpuSampler  # noqa: E402
 
 PHASES = ("before", "after", "repeat", "stage2", "after_cv2")
 KN = r"after_k([1-9]\d*)(_mps)?"  # N trainings per GPU, given
+MPS = r"after(_k[1-9]\d*)?_mps"
 
 
 def parse() -> argparse.Namespace:
@@ -156,7 +158,7 @@ def summary(results: dict, out: Path, device: str, gpus: int, args) -> dict:
             if (out / "after_trials.csv").exists() and (out / "repeat_trials.csv").exists() else None,
             **{p: {k: r.get(k) for k in ("trials_per_h", "gpu_util_mean", "concurrent_per_gpu", "wall_s",
                                         "gpu_mem_peak_gb", "img_per_s_per_trial_median", "mps")}
-               for p, r in results.items() if p == "after_cv2" or p.startswith("after_k")}}
+               for p, r in results.items() if p in ("after_cv2", "after_mps") or p.startswith("after_k")}}
 
 
 def main() -> None:
@@ -166,16 +168,17 @@ def main() -> None:
         for f in args.done.glob("*"):
             if f.is_file() and not (args.out / f.name).exists():
                 shutil.copy(f, args.out / f.name)
-    unknown = [p for p in args.phases.split(",") if p not in (*PHASES, "data") and not re.fullmatch(KN, p)]
+    phases = args.phases.split(",")
+    unknown = [p for p in phases if p not in (*PHASES, "data") and not re.fullmatch(KN, p) and
+               not re.fullmatch(MPS, p)]
     if unknown:
-        print(f"bench_stage1: unknown phase {unknown[0]!r} (one of {', '.join(PHASES)}, after_kN, after_kN_mps, "
-              "data)", file=sys.stderr)
+        print(f"bench_stage1: unknown phase {unknown[0]!r} (one of {', '.join(PHASES)}, after_kN, after_mps, "
+              "after_kN_mps, data)", file=sys.stderr)
         sys.exit(2)
-    if any(p.endswith("_mps") for p in args.phases.split(",")) and not os.environ.get("CUDA_MPS_PIPE_DIRECTORY"):
-        print("bench_stage1: an _mps phase needs an MPS daemon started first (benchmarks/issue13_gpu.sh OUT DONE mps "
-              "starts one)", file=sys.stderr)
+    mps = [bool(re.fullmatch(MPS, p)) for p in phases]
+    if any(mps) and not all(mps):
+        print("bench_stage1: MPS phases and others need separate invocations (one Ray instance each)", file=sys.stderr)
         sys.exit(2)
-    import ray
     import torch
     from nas.tasks import get_task
     from search_spaces import sample_archs
@@ -190,8 +193,14 @@ def main() -> None:
         return
     s = settings(args, data, "after")
     archs = [str(x.arch) for x in sample_archs(s.search_space(), s.window, args.trials, seed=0)]
-    # a new local instance whose workers inherit this environment (an MPS phase's pipe folder included)
-    ray.init(address="local", include_dashboard=False, log_to_driver=False)
+    from nas.cluster import connect
+    from nas.mps import MpsError
+    try:  # a local instance as nas-search starts it; MPS phases with the daemon its `--mps on` starts or finds
+        mps_plan = connect(None, verbose=False, mps="on" if all(mps) else "off").reason
+    except MpsError as exc:
+        print(f"bench_stage1: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(f"MPS: {mps_plan}", flush=True)
     wanted = (*PHASES, *args.phases.split(","))
     results = {p: json.loads((args.out / f"{p}.json").read_text()) for p in wanted if (args.out / f"{p}.json").exists()}
     with GpuSampler() as gpus:
@@ -200,6 +209,7 @@ def main() -> None:
                 print(f"{phase}: done earlier", flush=True)
                 continue
             results[phase] = stage2(args, data, gpus) if phase == "stage2" else stage1(args, data, archs, phase, gpus)
+            results[phase]["mps_plan"] = mps_plan
             (args.out / f"{phase}.json").write_text(json.dumps(results[phase], indent=2) + "\n")
             print(json.dumps({k: v for k, v in results[phase].items() if k != "packing"}), flush=True)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"

@@ -8,6 +8,8 @@
 #   benchmarks/issue13_gpu.sh OUT DONE pose             the pose solver's starts apart vs in one batch (bench_pose)
 #   benchmarks/issue13_gpu.sh OUT DONE mps              data; after_k4_mps and after_k6_mps under an NVIDIA MPS
 #                                                       daemon started for them (mps.txt: clients it served after each)
+#   benchmarks/issue13_gpu.sh OUT DONE after_mps        data; the new default: `after` (probe, memory rule) with the
+#                                                       daemon the toolkit starts itself (nas-search's --mps auto)
 # Several words may be joined with '+', e.g. `after,stage2+eval`.
 set -uo pipefail
 out=$1 done=${2:-/nonexistent} what=${3:-profile}
