@@ -193,6 +193,9 @@ def main() -> None:
         return
     s = settings(args, data, "after")
     archs = [str(x.arch) for x in sample_archs(s.search_space(), s.window, args.trials, seed=0)]
+    # before Ray and its MPS daemon: a driver holding a CUDA context under the daemon would be a client it waits for
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    gpu_count = torch.cuda.device_count()
     from nas.cluster import connect
     from nas.mps import MpsError
     try:  # a local instance as nas-search starts it; MPS phases with the daemon its `--mps on` starts or finds
@@ -212,8 +215,7 @@ def main() -> None:
             results[phase]["mps_plan"] = mps_plan
             (args.out / f"{phase}.json").write_text(json.dumps(results[phase], indent=2) + "\n")
             print(json.dumps({k: v for k, v in results[phase].items() if k != "packing"}), flush=True)
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
-    final = summary(results, args.out, device, torch.cuda.device_count(), args)
+    final = summary(results, args.out, device, gpu_count, args)
     (args.out / "stage1_throughput.json").write_text(json.dumps(final, indent=1) + "\n")
     print(json.dumps(final, indent=1))
 

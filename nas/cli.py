@@ -106,8 +106,8 @@ def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, r
     from kit.progress import progress
     from nas.cluster import cluster_size, gpu_count
     from nas.final import run_stage2
-    from nas.driver import join_ray, record_data
-    from nas.runs import update_summary, write_yaml
+    from nas.driver import join_ray, record_data, record_mps
+    from nas.runs import write_yaml
     from nas.search import run_stage1
     from nas.settings import make_settings
     from nas.tasks import get_task
@@ -119,7 +119,7 @@ def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, r
               "pass --preset default to override", file=sys.stderr)
     if not resuming:
         write_yaml(run_dir.config, settings.to_dict())
-    update_summary(run_dir.summary, mps=mps)
+    record_mps(run_dir, mps)
     print(f"nas-search: run folder {run_dir.root}")
     task = get_task(settings.task)
     with progress() as start:

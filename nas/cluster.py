@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kit.errors import ToolkitError
-from nas.mps import MpsPlan, prepare
+from nas.mps import Daemon, MpsPlan, prepare
 
 GUARD_GRACE_S = 2.0  # after the driver is gone: time for Ray's processes to end by themselves, then SIGTERM ...
 GUARD_TERM_S = 2.0   # ... and this long before SIGKILL
@@ -61,7 +61,7 @@ def connect(address: str | None, verbose: bool = True, mps: str = "off") -> MpsP
     decided, daemon = prepare(mps, local=not address)
     if daemon is not None:  # before ray.init: the local instance's workers inherit the daemon's pipe folder
         os.environ.update(daemon.env)
-        atexit.register(_stop_daemon, daemon)  # runs before Ray's own exit hook (registered later, run earlier)
+        atexit.register(_stop_daemon, daemon)  # exit hooks run last-registered first: this before Ray's (at import)
     on_term = signal.getsignal(signal.SIGTERM)
     try:
         if address:
@@ -70,7 +70,9 @@ def connect(address: str | None, verbose: bool = True, mps: str = "off") -> MpsP
             # a local instance only this process talks to: Ray's token authentication has nothing to guard here
             # (and would announce a new token in ~/.ray); on a cluster the user's setting stands
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-            ray.init(include_dashboard=False, log_to_driver=verbose)
+            # "local": a new instance even where `ray start` left one on this machine (whose workers would not
+            # see this run's MPS daemon, nor end with the driver)
+            ray.init(address="local", include_dashboard=False, log_to_driver=verbose)
             start_guard(daemon)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
@@ -81,10 +83,17 @@ def connect(address: str | None, verbose: bool = True, mps: str = "off") -> MpsP
     return decided
 
 
-def _stop_daemon(daemon: Any) -> None:
-    """At the driver's exit: end Ray's workers (the daemon's clients) first, then the daemon."""
+def _stop_daemon(daemon: Daemon) -> None:
+    """At the driver's exit: end Ray's workers (the daemon's clients) first, then the daemon; a second Ctrl-C
+    meanwhile is not let through (it would print a traceback, and the guard would stop the daemon anyway)."""
     import ray
-    ray.shutdown()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+    try:
+        ray.shutdown()
+    except Exception:  # noqa: BLE001  # the daemon must still be stopped; Ray's own hook reports its errors
+        pass
     daemon.stop()
 
 
@@ -96,7 +105,7 @@ def _keep_handler(signum: int, handler: Any) -> None:
         signal.signal(signum, handler)
 
 
-def start_guard(daemon: Any = None) -> bool:
+def start_guard(daemon: Daemon | None = None) -> bool:
     """Start the guard of this driver's processes (once; Linux, where /proc lists processes): when the driver
     ends, however it ends, the guard ends every process the driver started that is still running (Ray's
     local instance, above all), then the run's MPS `daemon` if any. False where there is no /proc."""

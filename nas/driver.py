@@ -163,7 +163,7 @@ def begin_given_data(command: str, settings: Any, run: RunDir, task: Any, resumi
     mps = join_ray(command, settings)
     if not resuming:
         write_yaml(run.config, settings.to_dict())
-    update_summary(run.summary, mps=mps)
+    record_mps(run, mps)
     print(f"{command}: run folder {run.root}")
     data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=res, seed=settings.seed,
                              size={"subjects": 1, "frames_per_subject": 1})  # unused: these commands need --data
@@ -179,6 +179,13 @@ def join_ray(command: str, settings: Any) -> str:
     if mps.notable:
         print(f"{command}: NVIDIA MPS {mps.reason}")
     return mps.reason
+
+
+def record_mps(run: RunDir, reason: str) -> None:
+    """summary.json's `mps`: what each invocation of the run did about MPS (a resumed run may differ)."""
+    earlier = read_summary(run.summary).get("mps")
+    earlier = earlier if isinstance(earlier, list) else []
+    update_summary(run.summary, mps=[*earlier, f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {reason}"])
 
 
 def record_data(run: RunDir, task: Any, data: Path, embedded: bool) -> None:

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,9 @@ CONTROL = "nvidia-cuda-mps-control"
 DEFAULT_PIPE = "/tmp/nvidia-mps"  # where CUDA clients look for a daemon when CUDA_MPS_PIPE_DIRECTORY is not set
 PIPE_ENV, LOG_ENV = "CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY"
 PIPE = "pipe"  # a Daemon's pipe folder inside its own folder
-# a CUDA client that must start under the new daemon before any trial relies on it: a daemon that cannot serve
-# (no permission to start its server, say) would otherwise fail every training of the run
+READY_S = 10.0  # `-d` returns once it has forked; the daemon opens its pipe a moment later
+# a CUDA client run under the new daemon before any trial relies on it. A client that cannot reach a daemon runs
+# without MPS, silently, so the daemon's log must also show it as served (`served`)
 CLIENT_CHECK = "import torch; torch.zeros(1, device='cuda').add_(1); torch.cuda.synchronize()"
 
 
@@ -42,23 +44,26 @@ class MpsPlan:
     notable: bool = True  # worth a line in the terminal (False: off, or nothing to use on this machine)
 
 
-def plan(mode: str, local: bool, gpus: int, control: str | None, pipe_env: str | None,
-         default_daemon: bool) -> MpsPlan:
+def plan(mode: str, local: bool, gpus: int, control: str | None, pipe_env: str | None, default_daemon: bool,
+         visible: str | None = None) -> MpsPlan:
     """Whether to start a daemon for this run: a pure function of the mode and what the machine has."""
     if mode not in MODES:
         raise MpsError(f"--mps must be one of {', '.join(MODES)}, not {mode!r}")
+    if local and (pipe_env or default_daemon):  # CUDA clients use it whatever --mps says
+        where = f"{PIPE_ENV}={pipe_env}" if pipe_env else DEFAULT_PIPE
+        off = "--mps off cannot keep them off it: " if mode == "off" else ""
+        return MpsPlan(False, f"a daemon already serves this machine ({where}): {off}Ray's workers use it")
     if mode == "off":
         return MpsPlan(False, "off (--mps off): packed trainings take turns on each GPU", notable=False)
-    if pipe_env or default_daemon:
-        where = f"{PIPE_ENV}={pipe_env}" if pipe_env else DEFAULT_PIPE
-        return MpsPlan(False, f"a daemon already serves this machine ({where}): Ray's workers use it")
     why_not = ("the driver joins a Ray cluster: start MPS on every node before `ray start`" if not local else
+               # MPS clients number devices as the daemon sees them, Ray's workers as the machine does
+               "CUDA_VISIBLE_DEVICES is set: start a daemon for those GPUs before the run" if visible is not None else
                f"{CONTROL} not found on PATH" if control is None else
                "no NVIDIA GPU found (nvidia-smi -L)" if gpus == 0 else "")
     if why_not and mode == "on":
         raise MpsError(f"--mps on: cannot start an MPS daemon: {why_not}")
     if why_not:
-        return MpsPlan(False, f"not started: {why_not}", notable=False)
+        return MpsPlan(False, f"not started: {why_not}", notable=visible is not None)
     return MpsPlan(True, f"started for this run on {gpus} GPU{'s' * (gpus != 1)}: packed trainings share each "
                          "GPU's SMs")
 
@@ -72,9 +77,15 @@ def local_gpus() -> int:
         listed = subprocess.run([tool, "-L"], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return 0
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    count = sum(line.startswith("GPU ") for line in listed.stdout.splitlines()) if listed.returncode == 0 else 0
-    return min(count, len([d for d in visible.split(",") if d.strip()])) if visible is not None else count
+    return sum(line.startswith("GPU ") for line in listed.stdout.splitlines()) if listed.returncode == 0 else 0
+
+
+def served(log_dir: str) -> int:
+    """Clients a daemon has served, from its log (`NEW CLIENT` lines of control.log)."""
+    try:
+        return Path(log_dir, "control.log").read_text(errors="replace").count("NEW CLIENT")
+    except OSError:
+        return 0
 
 
 class Daemon:
@@ -86,22 +97,41 @@ class Daemon:
         self.env = {PIPE_ENV: str(self.folder / PIPE), LOG_ENV: str(self.folder / "log")}
 
     def start(self) -> None:
-        """Start the daemon and check that a CUDA client runs under it; MpsError (and nothing left) if not."""
+        """Start the daemon and check that it serves a CUDA client; MpsError (and nothing left) if not."""
         for path in self.env.values():
             os.makedirs(path, exist_ok=True)
         env = {**os.environ, **self.env}
         try:
-            subprocess.run([self.control, "-d"], env=env, capture_output=True, timeout=60, check=True)
+            with open(self.folder / "start.txt", "wb") as out:  # a file, not a pipe: the forked daemon keeps it
+                subprocess.run([self.control, "-d"], env=env, stdin=subprocess.DEVNULL, stdout=out,
+                               stderr=subprocess.STDOUT, timeout=60, check=True, start_new_session=True)
+            self._wait_ready()
             subprocess.run([sys.executable, "-c", CLIENT_CHECK], env=env, capture_output=True, timeout=120,
                            check=True)
-        except (OSError, subprocess.SubprocessError) as exc:
+            if not served(self.env[LOG_ENV]):
+                raise MpsError("its log shows no client served (a client that cannot reach a daemon runs without it)")
+        except (OSError, subprocess.SubprocessError, MpsError) as exc:
+            detail = self._detail(exc)
             self.stop()
-            detail = getattr(exc, "stderr", b"") or b""
-            last = detail.decode(errors="replace").strip().splitlines()[-1:] or [type(exc).__name__]
-            raise MpsError(f"the MPS daemon could not serve a CUDA client: {last[0][:200]}") from None
+            raise MpsError(f"the MPS daemon could not serve a CUDA client: {detail}") from None
+
+    def _wait_ready(self) -> None:
+        end = time.monotonic() + READY_S
+        while not os.path.exists(os.path.join(self.env[PIPE_ENV], "control")):
+            if time.monotonic() > end:
+                raise MpsError(f"the MPS daemon opened no pipe within {READY_S:.0f} s")
+            time.sleep(0.1)
+
+    def _detail(self, exc: BaseException) -> str:
+        """The last line a failed step wrote (the daemon's start, or the client's error), else the error."""
+        text = getattr(exc, "stderr", None) or b""
+        if isinstance(exc, subprocess.CalledProcessError) and exc.cmd[-1] == "-d":
+            text = (self.folder / "start.txt").read_bytes() if (self.folder / "start.txt").exists() else b""
+        last = text.decode(errors="replace").strip().splitlines()[-1:] or [str(exc) or type(exc).__name__]
+        return last[0][:200]
 
     def stop(self) -> None:
-        """Ask the daemon to quit (it waits for its clients to end) and remove its folder."""
+        """Ask the daemon to quit and remove its folder."""
         stop_folder(self.control, str(self.folder))
 
 
@@ -113,12 +143,23 @@ def stop_folder(control: str, folder: str) -> None:
 
 def stop(control: str, pipe: str, timeout: float = 60.0) -> bool:
     """Send `quit` to the daemon listening at `pipe`; False if it could not be told (gone already, say)."""
+    return _tell(control, pipe, "quit", timeout)
+
+
+def _tell(control: str, pipe: str, command: str, timeout: float) -> bool:
     try:
-        done = subprocess.run([control], input=b"quit\n", env={**os.environ, PIPE_ENV: pipe}, capture_output=True,
-                              timeout=timeout, check=False)
+        done = subprocess.run([control], input=f"{command}\n".encode(), env={**os.environ, PIPE_ENV: pipe},
+                              capture_output=True, timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
+
+
+def default_daemon(control: str | None) -> bool:
+    """A daemon at the default pipe folder that answers (a crashed one's leftover socket does not)."""
+    if not os.path.exists(os.path.join(DEFAULT_PIPE, "control")):
+        return False
+    return control is None or _tell(control, DEFAULT_PIPE, "get_server_list", 10.0)
 
 
 def prepare(mode: str, local: bool) -> tuple[MpsPlan, Daemon | None]:
@@ -127,7 +168,7 @@ def prepare(mode: str, local: bool) -> tuple[MpsPlan, Daemon | None]:
     control = shutil.which(CONTROL)
     looked = local and mode != "off" and control is not None
     decided = plan(mode, local, local_gpus() if looked else 0, control, os.environ.get(PIPE_ENV),
-                   os.path.exists(os.path.join(DEFAULT_PIPE, "control")))
+                   local and default_daemon(control), os.environ.get("CUDA_VISIBLE_DEVICES"))
     if not decided.start:
         return decided, None
     daemon = Daemon(control)  # type: ignore[arg-type]  # plan starts one only where the control tool was found

@@ -20,11 +20,22 @@ from nas.mps import MpsError, MpsPlan, plan, prepare
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_CONTROL = """#!/usr/bin/env bash
 pipe=${CUDA_MPS_PIPE_DIRECTORY:-/tmp/nvidia-mps}
-if [ "${1:-}" = -d ]; then echo "start $pipe" >> "$FAKE_MPS_RECORD"; touch "$pipe/control"; exit 0; fi
+if [ "${1:-}" = -d ]; then  # as the real one: forks a daemon that keeps this stdout and opens its pipe a moment later
+    echo "start $pipe" >> "$FAKE_MPS_RECORD"
+    ( sleep 0.3; touch "$pipe/control"; exec sleep 300 ) &
+    echo $! > "$pipe/daemon.pid"; exit 0
+fi
 [ -e "$pipe/control" ] || { echo "Cannot find MPS control daemon process" >&2; exit 1; }
-while read -r cmd; do echo "$cmd $pipe" >> "$FAKE_MPS_RECORD"; [ "$cmd" = quit ] && rm -f "$pipe/control"; done
+while read -r cmd; do
+    pgrep -f "gcs_server.*${RAY_TMPDIR:-/nonexistent}" > /dev/null && ray=up || ray=down  # clients still alive?
+    echo "$cmd $pipe ray=$ray" >> "$FAKE_MPS_RECORD"
+    [ "$cmd" = quit ] && { kill "$(cat "$pipe/daemon.pid")"; rm -f "$pipe/control"; }
+done
 exit 0
 """
+# a CUDA client as the daemon's log records one
+CLIENT = ("import os; open(os.path.join(os.environ['CUDA_MPS_LOG_DIRECTORY'], 'control.log'), 'a')"
+          ".write('[2026-12-03] NEW CLIENT 42 from user 0: Server already exists\\n')")
 FAKE_SMI = "#!/usr/bin/env bash\n[ \"$1\" = -L ] && echo 'GPU 0: Stand-in (UUID: GPU-0)'\n"
 
 
@@ -37,10 +48,20 @@ FAKE_SMI = "#!/usr/bin/env bash\n[ \"$1\" = -L ] && echo 'GPU 0: Stand-in (UUID:
     ("auto", True, 1, None, None, False, False, "nvidia-cuda-mps-control not found"),
     ("auto", True, 1, "/bin/ctl", "/x/pipe", False, False, "CUDA_MPS_PIPE_DIRECTORY=/x/pipe"),
     ("on", True, 1, "/bin/ctl", None, True, False, "already serves this machine (/tmp/nvidia-mps)"),
+    ("off", True, 1, "/bin/ctl", "/x/pipe", False, False, "--mps off cannot keep them off it"),
+    ("auto", False, 1, "/bin/ctl", "/x/pipe", False, False, "joins a Ray cluster"),
 ])
 def test_the_decision_follows_the_mode_and_the_machine(mode, local, gpus, control, env, default, start, words):
     decided = plan(mode, local, gpus, control, env, default)
     assert decided.start is start and words in decided.reason
+
+
+def test_visible_devices_keep_auto_from_starting_a_daemon_and_on_fails():
+    """MPS clients number GPUs as the daemon sees them, Ray's workers as the machine does: no daemon of ours."""
+    decided = plan("auto", True, 2, "/bin/ctl", None, False, visible="2,3")
+    assert not decided.start and decided.notable and "CUDA_VISIBLE_DEVICES is set" in decided.reason
+    with pytest.raises(MpsError, match="CUDA_VISIBLE_DEVICES is set"):
+        plan("on", True, 2, "/bin/ctl", None, False, visible="2,3")
 
 
 @pytest.mark.parametrize("local, gpus, control, words", [
@@ -79,19 +100,26 @@ def test_a_daemon_that_cannot_serve_a_client_is_stopped_and_auto_goes_on_without
     assert "could not serve a CUDA client: no CUDA device behind this daemon" in decided.reason
     started, stopped = stand_in.read_text().splitlines()
     pipe = started.split()[1]
-    assert started == f"start {pipe}" and stopped == f"quit {pipe}" and not Path(pipe).parent.exists()
+    assert started == f"start {pipe}" and stopped == f"quit {pipe} ray=down" and not Path(pipe).parent.exists()
     with pytest.raises(MpsError, match="could not serve"):
         prepare("on", local=True)
 
 
-def test_a_daemon_that_serves_is_returned_with_its_environment_and_stops(stand_in, monkeypatch):
+def test_a_client_the_daemon_never_saw_fails_the_check(stand_in, monkeypatch):
+    """A CUDA client that cannot reach a daemon runs without MPS and exits 0: the daemon's log must show it."""
     monkeypatch.setattr("nas.mps.CLIENT_CHECK", "pass")
     decided, daemon = prepare("auto", local=True)
+    assert daemon is None and "its log shows no client served" in decided.reason
+
+
+def test_a_daemon_that_serves_is_returned_with_its_environment_and_stops(stand_in, monkeypatch):
+    monkeypatch.setattr("nas.mps.CLIENT_CHECK", CLIENT)
+    decided, daemon = prepare("auto", local=True)
     assert decided == MpsPlan(True, "started for this run on 1 GPU: packed trainings share each GPU's SMs")
-    assert Path(daemon.env["CUDA_MPS_PIPE_DIRECTORY"], "control").exists()
+    pipe = daemon.env["CUDA_MPS_PIPE_DIRECTORY"]
+    assert Path(pipe, "control").exists()  # waited for: the stand-in opens it 0.3 s after `-d` returned
     daemon.stop()
-    assert stand_in.read_text().split() == ["start", daemon.env["CUDA_MPS_PIPE_DIRECTORY"], "quit",
-                                            daemon.env["CUDA_MPS_PIPE_DIRECTORY"]]
+    assert stand_in.read_text().splitlines() == [f"start {pipe}", f"quit {pipe} ray=down"]
     assert not daemon.folder.exists()
 
 
@@ -110,7 +138,7 @@ def test_mps_on_without_the_tool_is_one_line_and_exit_2(tmp_path):
 DRIVER = ("import os, sys, time\n"
           f"sys.path.insert(0, {str(ROOT)!r})\n"
           "import nas.mps, ray\n"
-          "nas.mps.CLIENT_CHECK = 'pass'\n"
+          f"nas.mps.CLIENT_CHECK = {CLIENT!r}\n"
           "from nas.cluster import connect\n"
           "print(connect(None, verbose=False, mps='on').reason, flush=True)\n"
           "seen = ray.get(ray.remote(lambda: os.environ.get('CUDA_MPS_PIPE_DIRECTORY')).remote())\n"
@@ -132,7 +160,7 @@ def _quit_within(record: Path, pipe: str, seconds: float) -> None:
     end = time.monotonic() + seconds
     while f"quit {pipe}" not in record.read_text() and time.monotonic() < end:
         time.sleep(0.2)
-    assert record.read_text().splitlines() == [f"start {pipe}", f"quit {pipe}"]
+    assert record.read_text().splitlines() == [f"start {pipe}", f"quit {pipe} ray=down"]  # Ray's processes first
     assert not Path(pipe).parent.exists()
 
 

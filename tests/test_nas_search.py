@@ -67,11 +67,13 @@ def test_search_end_to_end_then_resume_is_a_no_op(tiny_cache3, tmp_path, capsys)
     assert splits["train"] and splits["selection"] and splits["test"]
     assert not splits["test"] & (splits["train"] | splits["selection"]) and not splits["train"] & splits["selection"]
     assert summary["data"]["synthetic"] is True  # a cache of `nas-data synth`'s frames, given as --data
+    assert len(summary["mps"]) == 1  # what this invocation did about NVIDIA MPS (nothing, on a CPU)
     assert {r["scored_on"] for r in read_table(run.final)} == {"test"}  # nothing was picked on these subjects
     assert (run.ray / "stage1-0").is_dir() and (run.ray / "stage2-0").is_dir()
     before = {p: p.read_bytes() for p in (run.trials, run.final)}
     assert main(["--name", "e2e", "--out", str(tmp_path), "--resume"]) == 0
     assert {p: p.read_bytes() for p in before} == before  # nothing re-run, nothing rewritten
+    assert len(json.loads(run.summary.read_text())["mps"]) == 2  # one entry per invocation
     assert "resnet18d" in capsys.readouterr().out
     shutil.rmtree(run.root / "final")  # full-size checkpoints; pytest keeps its last three temp folders
 
