@@ -50,6 +50,11 @@ def _study_is_empty(db: Path) -> bool:
         return True
 
 
+def _now() -> str:
+    """The local time as summary.json's entries give it."""
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def discard_if_empty(run: RunDir) -> None:
     """Remove a run folder that holds nothing but its lock, or its lock and a study with no trial (a run that
     failed before writing its config: Ray would not start, the disk was full, ...), so that re-running the same
@@ -112,13 +117,13 @@ def driving(run: RunDir, command: str, resume: str) -> Iterator[None]:
             try:
                 yield
             except Paused as exc:  # --time-limit: what was running finished; the rest waits for --resume
-                update_summary(run.summary, paused={"at": time.strftime("%Y-%m-%d %H:%M:%S"), "left": str(exc)})
+                update_summary(run.summary, paused={"at": _now(), "left": str(exc)})
                 _stop_ray()
                 raise Paused(f"paused at the time limit ({exc}): resume with `{resume}`") from None
             except KeyboardInterrupt:
                 with _signals_held():  # `timeout`, schedulers and Ctrl-C signal a process and its group: two at once
                     stage = next((k for k, v in read_summary(run.summary).items() if v == "running"), "start")
-                    update_summary(run.summary, interrupted={"stage": stage, "at": time.strftime("%Y-%m-%d %H:%M:%S")},
+                    update_summary(run.summary, interrupted={"stage": stage, "at": _now()},
                                    **{stage: "interrupted"} if stage != "start" else {})
                 _stop_ray()
                 raise Interrupted(f"interrupted: resume with `{resume}`") from None
@@ -185,7 +190,7 @@ def record_mps(run: RunDir, reason: str) -> None:
     """summary.json's `mps`: what each invocation of the run did about MPS (a resumed run may differ)."""
     earlier = read_summary(run.summary).get("mps")
     earlier = earlier if isinstance(earlier, list) else []
-    update_summary(run.summary, mps=[*earlier, f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {reason}"])
+    update_summary(run.summary, mps=[*earlier, f"{_now()}: {reason}"])
 
 
 def record_data(run: RunDir, task: Any, data: Path, embedded: bool) -> None:

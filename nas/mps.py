@@ -1,9 +1,9 @@
 """NVIDIA's Multi-Process Service (MPS) for the trainings a local Ray instance packs onto a GPU.
 
 Without MPS the CUDA contexts of separate processes take turns on a GPU (time-slicing), so trainings that share it
-never run kernels side by side. Under MPS they do. Measured on one H200 (BENCHMARKS.md, issue 13): 4 packed proxy
-trainings, 703 trials/h without MPS, 928 with it (4,378 training img/s together against ~3,700), with identical
-proxy scores. A daemon of the run's own (private pipe and log folders) is started before Ray, so that Ray's
+never run kernels side by side. Under MPS they do. Measured on H200s (BENCHMARKS.md, issue 13; synthetic data, one
+run each on two machines): 4 packed proxy trainings, 703 trials/h without MPS, 928 with it (4,378 training img/s
+together against ~3,700), with identical proxy scores. A daemon of the run's own (private pipe and log folders) is started before Ray, so that Ray's
 workers inherit its pipe folder; it is stopped when the driver ends, and by the driver's guard if it is killed.
 On a cluster, start MPS on every node before `ray start` (README); the driver never starts daemons there.
 """
@@ -171,11 +171,13 @@ def prepare(mode: str, local: bool) -> tuple[MpsPlan, Daemon | None]:
                    local and default_daemon(control), os.environ.get("CUDA_VISIBLE_DEVICES"))
     if not decided.start:
         return decided, None
-    daemon = Daemon(control)  # type: ignore[arg-type]  # plan starts one only where the control tool was found
     try:
+        daemon = Daemon(control)  # type: ignore[arg-type]  # plan starts one only where the control tool was found
         daemon.start()
-    except MpsError as exc:
+    except (OSError, MpsError) as exc:  # OSError: no folder for it (a full or read-only temporary folder)
+        failure = exc if isinstance(exc, MpsError) else \
+            MpsError(f"no folder for the MPS daemon in {tempfile.gettempdir()}: {exc.strerror or exc}")
         if mode == "on":
-            raise
-        return MpsPlan(False, f"not started: {exc}"), None
+            raise failure from None
+        return MpsPlan(False, f"not started: {failure}"), None
     return decided, daemon

@@ -180,3 +180,14 @@ def test_the_guard_stops_the_daemon_of_a_sigkilled_driver(stand_in, ray_tmp):
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     _quit_within(stand_in, pipe, 20)
+
+
+def test_no_room_for_the_daemons_folder_is_one_error_under_on_and_a_reason_under_auto(stand_in, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr("nas.mps.tempfile.mkdtemp", full)
+    decided, daemon = prepare("auto", local=True)
+    assert daemon is None and "no folder for the MPS daemon" in decided.reason and "No space left" in decided.reason
+    with pytest.raises(MpsError, match="no folder for the MPS daemon .*No space left on device"):
+        prepare("on", local=True)
+    assert stand_in.read_text() == ""  # nothing was started
