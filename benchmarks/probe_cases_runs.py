@@ -71,7 +71,9 @@ SEARCH_CASES = [
     case("nas-search", f"{SEARCH} --proxy-from {{tmp}}/missing", "--proxy-from missing", uses=C, words=("missing",)),
     case("nas-search", f"{SEARCH} --proxy-from {{search}}", "--proxy-from a search run", uses=S, words=("{search}",)),
     case("nas-search", f"{SEARCH} --proxy-from {{fidelity}}", "--proxy-from an unfinished fidelity run",
-         uses=("cache", "fidelity"), words=("{fidelity}",)),
+         uses=("cache", "fidelity"), words=("{fidelity}",),  # the fixture's study has finished since: unfinish it
+         setup=both(sub("fidelity/summary.json", r'"recommended_proxy":', '"recommended_proxy_not_yet":'),
+                    sub("fidelity/summary.json", r'"fidelity": "done"', '"fidelity": "running"'))),
 ]
 
 # ------------------------------------------------------------------ nas-report
