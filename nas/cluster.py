@@ -10,6 +10,7 @@ through a pipe and ends what the driver started once the driver is gone: within 
 from __future__ import annotations
 
 import atexit
+import json
 import math
 import os
 import signal
@@ -108,13 +109,21 @@ def _keep_handler(signum: int, handler: Any) -> None:
 def start_guard(daemon: Daemon | None = None) -> bool:
     """Start the guard of this driver's processes (once; Linux, where /proc lists processes): when the driver
     ends, however it ends, the guard ends every process the driver started that is still running (Ray's
-    local instance, above all), then the run's MPS `daemon` if any. False where there is no /proc."""
-    if _GUARD or not os.path.isdir("/proc/self/task"):
-        return bool(_GUARD)
+    local instance, above all), then every MPS `daemon` it was told of, this call's and later calls'. False
+    where there is no /proc."""
+    if not _GUARD and not _spawn_guard():
+        return False
+    if daemon is not None:  # told through the pipe, so that a daemon of a later `connect` is stopped too
+        os.write(_GUARD["pipe"], (json.dumps([daemon.control, str(daemon.folder)]) + "\n").encode())
+    return True
+
+
+def _spawn_guard() -> bool:
+    if not os.path.isdir("/proc/self/task"):
+        return False
     read, write = os.pipe()  # not inherited by what the driver starts later: only the guard holds the read end
     root = str(Path(__file__).resolve().parents[1])
-    mps = (daemon.control, str(daemon.folder)) if daemon is not None else None
-    code = f"import sys; sys.path.insert(0, {root!r}); from nas.cluster import guard; guard({os.getpid()}, {mps!r})"
+    code = f"import sys; sys.path.insert(0, {root!r}); from nas.cluster import guard; guard({os.getpid()})"
     try:
         _GUARD["process"] = subprocess.Popen([sys.executable, "-c", code], stdin=read, stdout=subprocess.DEVNULL,
                                              stderr=subprocess.DEVNULL, start_new_session=True)
@@ -181,27 +190,41 @@ def _wait_gone(owned: dict[int, int], seconds: float) -> dict[int, int]:
     return left
 
 
-def guard(driver: int, mps: tuple[str, str] | None = None, poll: float = 1.0) -> None:
-    """The guard's body (stdin: the read end of the driver's pipe). While the driver lives, note every process
-    below it; once the pipe says the driver is gone, give them GUARD_GRACE_S to end, then SIGTERM and at last
-    SIGKILL what is left of them; then stop the MPS daemon of `mps` (its control tool and folder) if the driver
-    could not."""
+def guard(driver: int, poll: float = 1.0) -> None:
+    """The guard's body (stdin: the read end of the driver's pipe, on which the driver names its MPS daemons, one
+    JSON [control tool, folder] a line). While the driver lives, note every process below it; once the pipe says
+    the driver is gone, give them GUARD_GRACE_S to end, then SIGTERM and at last SIGKILL what is left of them;
+    then stop the daemons the driver could not."""
     import select
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the driver's to handle; the guard waits for its end
     owned: dict[int, int] = {}
+    told = b""
     while True:
         owned.update(descendants(driver))
         owned.pop(os.getpid(), None)
         ready, _, _ = select.select([sys.stdin.fileno()], [], [], poll)
-        if ready and not os.read(sys.stdin.fileno(), 1):
-            break  # end of file: the driver is gone (or closed the pipe)
+        if ready:
+            chunk = os.read(sys.stdin.fileno(), 4096)
+            if not chunk:
+                break  # end of file: the driver is gone (or closed the pipe)
+            told += chunk
     left = _wait_gone(owned, GUARD_GRACE_S)
     _signal_all(left, signal.SIGTERM)
     left = _wait_gone(left, GUARD_TERM_S)
     _signal_all(left, signal.SIGKILL)
-    if mps is not None and os.path.isdir(mps[1]):  # the driver's own exit hook removes the folder when it runs
-        from nas.mps import stop_folder
-        stop_folder(*mps)
+    _stop_daemons(told)
+
+
+def _stop_daemons(told: bytes) -> None:
+    """Stop the daemons named in `told` whose folders remain (the driver's own exit hook removes a folder)."""
+    from nas.mps import stop_folder
+    for line in told.decode(errors="replace").splitlines():
+        try:
+            control, folder = json.loads(line)
+        except ValueError:
+            continue  # a line cut by the driver's death
+        if os.path.isdir(folder):
+            stop_folder(control, folder)
 
 
 def quiet() -> None:

@@ -182,6 +182,28 @@ def test_the_guard_stops_the_daemon_of_a_sigkilled_driver(stand_in, ray_tmp):
     _quit_within(stand_in, pipe, 20)
 
 
+LATER = ("import sys, time\n"
+         f"sys.path.insert(0, {str(ROOT)!r})\n"
+         "import nas.mps\n"
+         f"nas.mps.CLIENT_CHECK = {CLIENT!r}\n"
+         "from nas.cluster import start_guard\n"
+         "assert start_guard()\n"  # a first connect's guard, started with no daemon
+         "decided, daemon = nas.mps.prepare('on', local=True)\n"  # a later connect's daemon (after ray.shutdown)
+         "assert start_guard(daemon)\n"
+         "print(daemon.env['CUDA_MPS_PIPE_DIRECTORY'], flush=True)\n"
+         "time.sleep(300)\n")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="the guard needs /proc")
+def test_the_guard_stops_a_daemon_started_after_the_guard(stand_in):
+    driver = subprocess.Popen([sys.executable, "-c", LATER], stdout=subprocess.PIPE, text=True)
+    pipe = driver.stdout.readline().strip()
+    assert pipe.endswith("/pipe"), pipe
+    driver.send_signal(signal.SIGKILL)  # no wait: the daemon's line is in the pipe before its end of file
+    driver.wait()
+    _quit_within(stand_in, pipe, 15)
+
+
 def test_no_room_for_the_daemons_folder_is_one_error_under_on_and_a_reason_under_auto(stand_in, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
