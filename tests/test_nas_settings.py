@@ -1,9 +1,13 @@
 """Search settings: presets, explicit overrides, validation, and what a resume may change."""
+from pathlib import Path
+
 import pytest
 import yaml
 
 from nas.runs import RunDir, write_yaml
 from nas.settings import SearchSettings, SettingsError, load_preset, load_settings, make_settings, resume_settings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_presets_load_and_explicit_values_win():
@@ -87,3 +91,11 @@ def test_proxy_from_a_fidelity_run_brings_its_schedule(tmp_path):
     with pytest.raises(SettingsError, match=r"recommends no proxy \(no proxy's kendall_lo is above zero\).*"
                                             "--proxy-score"):
         _resolve(args)
+
+
+def test_a_run_from_before_mps_resumes_with_auto_or_the_mode_given():
+    """The committed H100 run's config.yaml predates `--mps`: where it runs is not what it computes."""
+    stored = load_settings(ROOT / "docs/results/e2e_h100_1gpu/run/config.yaml")
+    assert stored.mps == "auto"
+    assert resume_settings(stored, {"mps": "off", "budget": stored.budget}).mps == "off"
+    assert resume_settings(stored, {"mps": None}).mps == "auto"
