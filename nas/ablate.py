@@ -197,7 +197,7 @@ def run_ablation(s: AblateSettings, run: RunDir, data: Path, cluster: tuple[int,
         log(f"ablation: {len(trainings)} trainings ({s.epochs} epochs, {s.res}x{s.res}), "
             f"{slots.concurrent} at a time")
         start, deadline = time.time(), deadline or Deadline()
-        expect_durations(deadline, run, "packing", "training", recorder.rows(), s.epochs)
+        expect_durations(deadline, run, "packing", "training", recorder.rows(), s.epochs, slots.per_gpu)
         held = fit_grid(run_training, {r["label"]: plan(r) for r in trainings},
                         [{"label": r["label"], "arch": r["arch"], "plan": r["label"]} for r in trainings],
                         slots, run, "ablate", recorder, s.verbose, deadline=deadline, kind=lambda job: "training")

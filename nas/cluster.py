@@ -251,6 +251,11 @@ class Slots:
         """The `tune.with_resources` request."""
         return {"cpu": self.cpus, "gpu": self.gpus}
 
+    @property
+    def per_gpu(self) -> int:
+        """Trainings sharing one GPU (1 on a CPU-only cluster)."""
+        return round(1 / self.gpus) if self.gpus > 0 else 1
+
 
 def slots_for(cpus: int, gpus: float, gpus_per_trial: float, cpus_per_trial: int | None) -> Slots:
     """One trial per `gpus_per_trial` GPUs (fractions pack several on a GPU); CPUs shared out evenly; on a

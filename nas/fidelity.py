@@ -219,7 +219,7 @@ def run_study(s: FidelitySettings, run: RunDir, data: Path, cluster: tuple[int, 
         deadline = deadline or Deadline()
         finished = [r for r in read_table(run.root / "jobs.csv") if stage == "proxies" or r["job"] == "full"]
         expect_durations(deadline, run, "packing_full", "full" if stage == "full" else job_kind, finished,
-                         plan.epochs, round(1 / slots.gpus) if slots.gpus > 0 else 1, share=slots.gpus)
+                         plan.epochs, slots.per_gpu, share=slots.gpus)
         kinds = {j["label"]: job_kind(j) for j in group}
         held = fit_grid(run_training, plans, [{"label": j["label"], "arch": j["arch"], "plan": j["label"]}
                                               for j in group], slots, run, stage, recorder, s.verbose,

@@ -186,7 +186,8 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
         plans = {"proxy": replace(proxy_plan(s, data, threads), eval_every_epoch=True),
                  **{f"final_s{seed}": replace(final_plan(s, data, run, threads), seed=seed) for seed in final_seeds(s)}}
         start = time.time()
-        expect_durations(deadline, run, "packing_stage2", "final", recorder.rows(), s.final_epochs)
+        # the probe's guess for the GPU share these trainings get: a resume may give --gpus-per-trial
+        expect_durations(deadline, run, "packing_stage2", "final", recorder.rows(), s.final_epochs, slots.per_gpu)
         held = fit_grid(run_training, plans, trainings, slots, run, "stage2", recorder, s.verbose, schema.metric.name,
                         deadline, lambda job: "proxy" if job["plan"] == "proxy" else "final")
         log(f"stage 2 took {time.time() - start:.0f} s")

@@ -19,7 +19,9 @@ PRESET_DIR = Path(__file__).with_name("presets")
 SAMPLERS = ("regnet", "tpe", "nsga2")
 SCHEDULERS = ("none", "asha")
 # settings a resumed run may change: where it runs, not what it computes
-RESUME_FREE = frozenset({"address", "mps", "resume", "preset_reason", "verbose", "time_limit"})
+# (packing included: proxy scores were identical at 1, 4 and 6 trainings per GPU, BENCHMARKS.md, issue 13)
+RESUME_FREE = frozenset({"address", "mps", "gpus_per_trial", "cpus_per_trial", "resume", "preset_reason", "verbose",
+                         "time_limit"})
 # what a resumed nas-ablate or nas-fidelity may change: where and how verbosely it runs, not what it computes
 DRIVER_RESUME_FREE = frozenset({"address", "mps", "gpus_per_trial", "cpus_per_trial", "verbose", "time_limit"})
 NOT_IN_PRESETS = frozenset({"preset", "preset_reason", "name", "out", "resume", "verbose", "time_limit"})

@@ -124,3 +124,21 @@ def test_walls_measured_on_another_gpu_share_do_not_hold_back_trainings_alone(tm
     fresh = Deadline.after(10)
     expect_durations(fresh, run, "packing_full", "full", rows[:1], epochs=10, per_gpu=1, share=1.0)
     assert fresh.expected("full") == pytest.approx(0.24 + 10 * 5.46 + 1.72)  # the probe's guess, alone
+
+
+def test_the_probes_guess_follows_the_gpu_share_the_trainings_get(tmp_path):
+    """Stage 2 probed at 4 per GPU, resumed with --gpus-per-trial 1: a training alone is not guessed 4x as long."""
+    from nas.cluster import slots_for
+    from nas.final import expect_durations
+    from nas.runs import RunDir, update_summary
+    run = RunDir(tmp_path / "search")
+    run.root.mkdir()
+    update_summary(run.summary, packing_stage2={"per_gpu": 4, "measure": {"setup_s": 0.3, "epoch_s": 7.0,
+                                                                          "val_s": 1.4}})
+    for gpus_per_trial, per_gpu in ((1.0, 1), (0.25, 4)):
+        slots = slots_for(16, 1.0, gpus_per_trial, None)
+        assert slots.per_gpu == per_gpu
+        deadline = Deadline.after(10)
+        expect_durations(deadline, run, "packing_stage2", "final", [], 40, slots.per_gpu)
+        assert deadline.expected("final") == pytest.approx(per_gpu * (0.3 + 40 * 7.0 + 1.4))
+    assert slots_for(2, 0.0, 1.0, None).per_gpu == 1  # a CPU-only cluster

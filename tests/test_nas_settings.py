@@ -99,3 +99,11 @@ def test_a_run_from_before_mps_resumes_with_auto_or_the_mode_given():
     assert stored.mps == "auto"
     assert resume_settings(stored, {"mps": "off", "budget": stored.budget}).mps == "off"
     assert resume_settings(stored, {"mps": None}).mps == "auto"
+
+
+def test_a_resume_may_repack_the_gpus_but_not_change_what_is_computed():
+    stored = make_settings({"budget": "5G"}, "smoke")
+    resumed = resume_settings(stored, {"gpus_per_trial": 1.0, "cpus_per_trial": 2, "budget": "5G"})
+    assert (resumed.gpus_per_trial, resumed.cpus_per_trial) == (1.0, 2)
+    with pytest.raises(SettingsError, match="--final-epochs 3"):
+        resume_settings(stored, {"gpus_per_trial": 1.0, "final_epochs": 3})
