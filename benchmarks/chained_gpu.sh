@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # A driver run longer than one device call (nas-search, nas-fidelity, nas-ablate), as calls of under 10 minutes.
-#   benchmarks/chained_gpu.sh CMD NAME OUT PREV [CMD options for a new run]
+#   benchmarks/chained_gpu.sh CMD NAME OUT PREV [CMD options]
+# CMD options start a new run; a resumed run gets them too, so that where it runs may change (e.g. --gpus-per-trial 1:
+# the default preset's 40-epoch stage-2 trainings take ~5 minutes alone, ~20 four to a GPU, so only one to a GPU
+# fits a 10-minute call under STOP=pause), while the driver refuses any that would change what it computes.
 # Each call: the host and GPU into OUT/device.txt (a chained call on a warm machine shows the same ones); the run
 # folder found (a warm machine's $CHAIN_RUNS/NAME is the newest state; else PREV: an earlier call's NAME.tgz, or a
 # folder holding NAME/; else '-' and a new run with the options given); the driver run or resumed until END_BY (Unix
@@ -20,7 +23,7 @@
 #   passed as --data to a new run.
 set -uo pipefail
 bad() { echo "chained_gpu: $*" >&2; exit 2; }
-[ $# -ge 4 ] || bad "usage: chained_gpu.sh CMD NAME OUT PREV|- [CMD options for a new run]"
+[ $# -ge 4 ] || bad "usage: chained_gpu.sh CMD NAME OUT PREV|- [CMD options]"
 cmd=$1 name=$2 out=$3 prev=$4
 shift 4
 t0=$(date +%s); end_by=${END_BY:-$((t0 + 530))}; stop=${STOP:-pause}; runs=${CHAIN_RUNS:-/tmp/chained_runs}
@@ -32,7 +35,7 @@ mkdir -p "$out" "$runs" 2>/dev/null && [ -w "$out" ] && [ -w "$runs" ] || bad "c
     | tee "$out/device.txt"
 export PYTHONUNBUFFERED=1 RAY_AUTH_MODE=disabled
 
-args=(--resume)
+args=(--resume "$@")
 if [ -f "$runs/$name/config.yaml" ]; then echo "chained_gpu: warm machine: resuming $runs/$name"
 elif [ -f "$prev" ]; then tar -xzf "$prev" -C "$runs" || exit 1
 elif [ -d "$prev/$name" ]; then cp -r "$prev/$name" "$runs/" || exit 1
