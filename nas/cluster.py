@@ -114,7 +114,10 @@ def start_guard(daemon: Daemon | None = None) -> bool:
     if not _GUARD and not _spawn_guard():
         return False
     if daemon is not None:  # told through the pipe, so that a daemon of a later `connect` is stopped too
-        os.write(_GUARD["pipe"], (json.dumps([daemon.control, str(daemon.folder)]) + "\n").encode())
+        try:
+            os.write(_GUARD["pipe"], (json.dumps([daemon.control, str(daemon.folder)]) + "\n").encode())
+        except OSError:  # the guard is gone: the driver's exit hook still stops the daemon
+            return False
     return True
 
 
