@@ -13,6 +13,7 @@ from scipy import stats
 
 from reports.final_figures import KIND_STYLE, finished_models, flops_caption, score_vs_latency, speed_caption, \
     stage2_panel
+from reports.proxy_words import axis_label, higher_is_better
 from reports.plotting import DPI, FigureFile, _annotate, _front, _log_if_wide, _short, pareto_front, plt, save_png
 from reports.tables import TERMS, Run, comparison, per_model, proxy_fidelity, table1
 
@@ -44,13 +45,13 @@ def _stage1_panel(ax: plt.Axes, run: Run) -> None:
                 points_x += list(k["gflops"])
                 points_y += list(k["proxy_score"])
     if points_x:
-        _front(ax, np.asarray(points_x, float), np.asarray(points_y, float))
+        _front(ax, np.asarray(points_x, float), np.asarray(points_y, float), higher_y_better=higher_is_better(run))
     failed = t[t["status"] == "failed"] if not t.empty else t
     if len(failed):
         ax.scatter(failed["gflops"], np.full(len(failed), 0.97), transform=ax.get_xaxis_transform(),
                    marker="x", color="#d62728", label=f"failed ({len(failed)}, no score)")
     _log_if_wide(ax, t["proxy_score"].to_numpy(float) if not t.empty else np.array([]))
-    ax.set(xlabel="GFLOPs (256x256)", ylabel="proxy score (mm, lower is better)", title="stage 1: proxy trainings")
+    ax.set(xlabel="GFLOPs (256x256)", ylabel=axis_label(run), title="stage 1: proxy scores")
     ax.legend(fontsize=8, loc="upper left")
 
 
@@ -84,7 +85,7 @@ def proxy_edf(run: Run) -> Figure | None:
             ax.axvline(r["proxy_score"], color="#2ca02c", ls=":", lw=1)
             ax.text(r["proxy_score"], 0.55 + 0.12 * k, f" {r['label']}", fontsize=8, color="#2ca02c")
     _log_if_wide(ax, t["proxy_score"].to_numpy(float), axis="x")
-    ax.set(xlabel="proxy score (mm)", ylabel="fraction of architectures with a lower score", ylim=(0, 1.02),
+    ax.set(xlabel=axis_label(run), ylabel="fraction of architectures with a lower score", ylim=(0, 1.02),
            title="EDF of proxy scores")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -107,8 +108,8 @@ def proxy_vs_full(run: Run) -> Figure | None:
         title = f"proxy against full score ({fit['models']} models: too few for a rank correlation)"
     else:
         title = (f"Kendall tau = {fit['kendall_tau']:+.2f}, Spearman rho = {fit['spearman_rho']:+.2f} "
-                 f"({fit['models']} models)")
-    ax.set(xlabel="proxy score (mm)", ylabel="full score (mm, mean over seeds)", title=title)
+                 f"({fit['models']} models{'; + = agrees' if higher_is_better(run) else ''})")
+    ax.set(xlabel=axis_label(run), ylabel="full score (mm, mean over seeds)", title=title)
     ax.margins(0.15)
     ax.legend(fontsize=8)
     fig.tight_layout()

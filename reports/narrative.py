@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from reports.paper import TABLE1
+from reports.proxy_words import higher_is_better, run_proxy, value as proxy_value
 from reports.run import is_toy
 from reports.tables import REFERENCE, Run, comparison, failures, per_model, proxy_fidelity, reference, run_status
 from reports.verdicts import ablation_stats, and_ as _and, controls_text, in_short_search, mm as _mm, seed_caveat, \
@@ -68,23 +69,30 @@ def stage1_text(run: Run) -> str:
     cfg = run.config
     window = f" under a {cfg['budget']} budget" if cfg.get("budget") else ""
     lo, hi = t["gflops"].min(), t["gflops"].max()
-    text = (f"Stage 1 trained {len(t)} sampled architectures{window} ({lo:.2f}-{hi:.2f} GFLOPs; "
-            f"{cfg.get('sampler', 'unknown')} sampler): {counts.get('complete', 0)} ran every proxy epoch, "
-            f"{counts.get('pruned', 0)} were stopped early, {counts.get('failed', 0)} failed.")
+    proxy = run_proxy(run)
+    if proxy is not None and not proxy.trains:  # a zero-cost proxy: nothing was trained, nothing stopped early
+        text = (f"Stage 1 scored {len(t)} sampled architectures{window} ({lo:.2f}-{hi:.2f} GFLOPs; "
+                f"{cfg.get('sampler', 'unknown')} sampler) by {proxy.label}, without training: "
+                f"{counts.get('complete', 0)} scored, {counts.get('failed', 0)} failed.")
+    else:
+        text = (f"Stage 1 trained {len(t)} sampled architectures{window} ({lo:.2f}-{hi:.2f} GFLOPs; "
+                f"{cfg.get('sampler', 'unknown')} sampler): {counts.get('complete', 0)} ran every proxy epoch, "
+                f"{counts.get('pruned', 0)} were stopped early, {counts.get('failed', 0)} failed.")
     done = t[(t["status"] == "complete") & t["proxy_score"].notna()]
     if done.empty:
         return text + " None finished its proxy training, so there is no proxy ranking."
-    best = done.loc[done["proxy_score"].idxmin()]
-    text += f" The best proxy score was {_mm(best['proxy_score'])} ({best['arch']}, {best['gflops']:.2f} GFLOPs)."
+    higher = higher_is_better(run)
+    best = done.loc[done["proxy_score"].idxmax() if higher else done["proxy_score"].idxmin()]
+    text += (f" The best proxy score was {proxy_value(run, best['proxy_score'])} ({best['arch']}, "
+             f"{best['gflops']:.2f} GFLOPs).")
     base = run.final[(run.final["kind"] == "baseline") & run.final["proxy_score"].notna()] if not run.final.empty \
         else run.final
     base = base.drop_duplicates("label")  # one row per model, whatever its seeds
     if len(base):
-        beaten = [f"{r['label']} ({_mm(r['proxy_score'])})" for _, r in base.iterrows()
-                  if r["proxy_score"] < best["proxy_score"]]
+        beaten = [f"{r['label']} ({proxy_value(run, r['proxy_score'])})" for _, r in base.iterrows()
+                  if (r["proxy_score"] > best["proxy_score"]) == higher and r["proxy_score"] != best["proxy_score"]]
         if beaten:
-            text += (f" The same proxy training gave {_and(beaten)} a better proxy score than every sampled "
-                     "architecture.")
+            text += f" The same proxy gave {_and(beaten)} a better proxy score than every sampled architecture."
     return text
 
 
@@ -154,7 +162,7 @@ def proxy_text(run: Run) -> str:
         text += (f" With {n} models one swapped pair moves tau by {4 / (n * (n - 1)):.2f}, so these values are "
                  "very uncertain.")
     f = per_model(run).dropna(subset=["proxy_score", "score"])
-    top = f.loc[f["proxy_score"].idxmin()]
+    top = f.loc[f["proxy_score"].idxmax() if higher_is_better(run) else f["proxy_score"].idxmin()]
     rank = int((f["score"] < top["score"]).sum()) + 1
     text += f" The proxy's favourite among them, {top['label']}, finished {_ordinal(rank)} of {len(f)} after full training."
     controls = int((f["kind"] == "control").sum())

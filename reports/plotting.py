@@ -46,7 +46,9 @@ def _log_if_wide(ax: plt.Axes, values: np.ndarray, axis: str = "y") -> None:
     if len(values) and values.max() / values.min() > 4:
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
         target = ax.yaxis if axis == "y" else ax.xaxis
-        target.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        decades = np.log10(values.max() / values.min())
+        # 1-2-5 ticks over a few decades; over many (SynFlow spans ~200) that locator returns none at all
+        target.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)) if decades <= 6 else ticker.LogLocator(numticks=8))
         target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         target.set_minor_formatter(ticker.NullFormatter())
 
@@ -70,9 +72,10 @@ def _short(label: str) -> str:
     return label if len(label) <= 28 else label[:26] + "..."
 
 
-def _front(ax: plt.Axes, x: np.ndarray, y: np.ndarray, higher_x_better: bool = False) -> None:
-    """The Pareto front of (x, y), y lower-is-better and x lower-is-better unless `higher_x_better`."""
-    idx = pareto_front(-x if higher_x_better else x, y)
+def _front(ax: plt.Axes, x: np.ndarray, y: np.ndarray, higher_x_better: bool = False,
+           higher_y_better: bool = False) -> None:
+    """The Pareto front of (x, y), each lower-is-better unless said otherwise."""
+    idx = pareto_front(-x if higher_x_better else x, -y if higher_y_better else y)
     if len(idx) > 1:
         ax.plot(x[idx], y[idx], drawstyle="steps-post", color="#d62728", lw=1.2, zorder=1, label="Pareto front")
     elif len(idx) == 1:

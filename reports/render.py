@@ -19,8 +19,10 @@ from reports.figures import FigureFile, make_figures
 from reports.files import write_file
 from reports.narrative import is_toy, narrative, toy_banner
 from reports.provenance import provenance
+from reports.proxy_words import described as proxy_described, higher_is_better, in_mm, number as proxy_number
 from reports.paper import LEADERBOARD_JMLR
 from reports.tables import Run, comparison, failures, reference, run_status, table1, trials_table
+from reports.verdicts import where_scored
 
 FORMATS = ("md", "html")
 Cell = Callable[[pd.Series], str]
@@ -86,13 +88,6 @@ def _verdict(r: pd.Series, toy: bool) -> str:
     return "- (toy run)" if toy and v != "reference" else str(v)
 
 
-def _scored(run: Run) -> str:
-    on = {str(v) for v in comparison(run)["scored_on"] if str(v) not in ("", "nan")}
-    if on == {"test"}:
-        return "on the held-out test subjects, which nothing was picked on"
-    return "on held-out subjects (the picks were made on the same ones: no separate test split)"
-
-
 def comparison_table(run: Run) -> Table:
     """The final comparison in the leaderboard's form: score and its three terms (mean ± sd over seeds), the
     difference to the reference baseline (ResNet-34d where the run trained it) with its 95 % interval, p and
@@ -100,7 +95,7 @@ def comparison_table(run: Run) -> Table:
     ref, toy = reference(run), is_toy(run)
     cols: dict[str, Cell] = {
         "network": lambda r: str(r["network"]), "kind": lambda r: str(r["kind"]), "GFLOPs": lambda r: _num(r["gflops"]),
-        "params (M)": lambda r: _num(r["params_m"]), "proxy": lambda r: _num(r["proxy_score"]),
+        "params (M)": lambda r: _num(r["params_m"]), "proxy": lambda r: proxy_number(r["proxy_score"]),
         "score (mm)": lambda r: _mean_sd(r, "score"), "|V1-V2|": lambda r: _mean_sd(r, "v1_v2"),
         "|V1-V3|": lambda r: _mean_sd(r, "v1_v3"), "10 |V1-V4|": lambda r: _mean_sd(r, "v1_v4_x10"),
         f"vs {ref}": lambda r: _delta(r["delta_vs_reference"], r["delta_pct"]), "95% interval": _pct_interval,
@@ -109,12 +104,12 @@ def comparison_table(run: Run) -> Table:
     if run.kind == "ablation":
         cols.pop("proxy")
     headers, rows = _display(comparison(run), cols)
-    note = (f"Held-out WCPA score in mm (lower is better) = |V1-V2| + |V1-V3| + 10 |V1-V4|, {_scored(run)}; mean ± sd "
+    note = (f"Held-out WCPA score in mm (lower is better) = |V1-V2| + |V1-V3| + 10 |V1-V4|, {where_scored(run)}; mean ± sd "
             f"over seeds where there are several. vs {ref}: the difference of the means; 95% interval: its bootstrap "
             f"interval in percent of {ref}'s score; p: Welch's t-test, or the paired t-test where both were trained "
             "under the same seeds; verdict: better or worse only where the interval excludes zero (no interval with "
-            "one seed: undecided). proxy: the short training of stage 1 that ranked the architectures; kind control: "
-            "an architecture drawn at random from the same window.")
+            f"one seed: undecided). proxy: {proxy_described(run)}; kind control: an architecture drawn at random "
+            "from the same window.")
     return Table("Final comparison", headers, rows, note)
 
 
@@ -169,13 +164,16 @@ def table1_table(run: Run) -> Table:
 
 def top_trials_table(run: Run, n: int = 10) -> Table | None:
     """The best stage-1 trials by proxy score."""
-    t = run.trials[run.trials["status"] == "complete"].nsmallest(n, "proxy_score") if not run.trials.empty else None
-    if t is None or t.empty:
+    if run.trials.empty:
+        return None
+    done = run.trials[run.trials["status"] == "complete"]
+    t = done.nlargest(n, "proxy_score") if higher_is_better(run) else done.nsmallest(n, "proxy_score")
+    if t.empty:
         return None
     headers, rows = _display(t, {
         "#": lambda r: str(int(r["number"])), "architecture": lambda r: str(r["arch"]),
         "GFLOPs": lambda r: _num(r["gflops"]), "params (M)": lambda r: _num(r["params_m"]),
-        "proxy (mm)": lambda r: _num(r["proxy_score"]), "epochs": lambda r: _num(r.get("epochs"), 0),
+        "proxy (mm)" if in_mm(run) else "proxy": lambda r: proxy_number(r["proxy_score"]), "epochs": lambda r: _num(r.get("epochs"), 0),
         "wall (s)": lambda r: _num(r.get("wall_s"), 1)})
     return Table(f"Best {len(t)} stage-1 trials", headers, rows, "Every trial is in tables/trials.csv.")
 

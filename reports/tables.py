@@ -18,6 +18,7 @@ from nas.runs import ABLATE_COMMAND, RunDir, final_columns, rank_correlation, re
 from nas.schema import Schema, Status, run_schema
 from reports.fidelity_tables import FIDELITY_COMMAND, fidelity_status, load_fidelity
 from reports.paper import TABLE1, TABLE1_REFERENCE
+from reports.proxy_words import higher_is_better
 from reports.run import ReportError, Run, RunStatus, is_toy, state_text
 from reports.versus import RATIOS, REFERENCE_VERDICT, SPEED, add_ratios, completed, scored_on, speed_columns, \
     stat_columns
@@ -246,9 +247,12 @@ def per_model(run: Run, proxy: str = "proxy_score") -> pd.DataFrame:
 
 def proxy_fidelity(run: Run, proxy: str = "proxy_score") -> dict[str, Any]:
     """Kendall tau and Spearman rho between a proxy column and the full scores (mean over seeds) of the stage-2
-    models."""
+    models, oriented so that a positive value means the proxy ranks as full training does (the scores of a proxy
+    for which higher is better, such as SynFlow, are negated: the full score is lower-is-better)."""
     rows = per_model(run, proxy).to_dict("records")
-    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
+    flip = proxy == "proxy_score" and higher_is_better(run)
+    clean = [{k: (None if isinstance(v, float) and math.isnan(v) else -v if flip and k == proxy else v)
+              for k, v in r.items()} for r in rows]
     return rank_correlation(clean, proxy)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from nas.proxies import ProxyError, get_proxy
+from reports.proxy_words import higher_is_better
 from reports.run import Run
 from reports.tables import comparison, reference
 from reports.versus import row_stats, versus
@@ -59,11 +59,7 @@ def _pick(run: Run, searched: pd.DataFrame) -> pd.Series | None:
         return None
     proxies = pd.to_numeric(searched["proxy_score"], errors="coerce")
     if proxies.notna().any():
-        try:
-            higher = get_proxy(str(run.config.get("proxy_score", "final"))).direction == "max"
-        except ProxyError:  # a proxy this version does not know: the trained proxies' direction
-            higher = False
-        return searched.loc[proxies.idxmax() if higher else proxies.idxmin()]
+        return searched.loc[proxies.idxmax() if higher_is_better(run) else proxies.idxmin()]
     return searched.iloc[0]
 
 
@@ -72,7 +68,7 @@ def where_scored(run: Run) -> str:
     on = {str(v) for v in comparison(run)["scored_on"] if str(v) not in ("", "nan")}
     splits = run.summary.get("splits") or {}
     n = len(splits.get("test") or []) if isinstance(splits, dict) else 0
-    if on == {"test"}:
+    if on == {"test"} or (not on and n):  # nothing scored yet: a run with a test split scores there
         return f"on the {n or ''} test subjects, which nothing was picked on".replace("the  ", "the ")
     return "on the held-out subjects the picks were made on (no separate test split)"
 
