@@ -80,7 +80,7 @@ def stage1_text(run: Run) -> str:
                 f"{counts.get('pruned', 0)} were stopped early, {counts.get('failed', 0)} failed.")
     done = t[(t["status"] == "complete") & t["proxy_score"].notna()]
     if done.empty:
-        return text + " None finished its proxy training, so there is no proxy ranking."
+        return text + " None has a proxy score yet, so there is no proxy ranking."
     higher = higher_is_better(run)
     best = done.loc[done["proxy_score"].idxmax() if higher else done["proxy_score"].idxmin()]
     text += (f" The best proxy score was {proxy_value(run, best['proxy_score'])} ({best['arch']}, "
