@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from reports.paper import TABLE1
-from reports.proxy_words import higher_is_better, run_proxy, value as proxy_value
+from reports.proxy_words import best_row, ranks_better, run_proxy, value as proxy_value
 from reports.run import is_toy
 from reports.tables import REFERENCE, Run, comparison, failures, per_model, proxy_fidelity, reference, run_status
 from reports.verdicts import ablation_stats, and_ as _and, controls_text, in_short_search, mm as _mm, seed_caveat, \
@@ -81,8 +81,7 @@ def stage1_text(run: Run) -> str:
     done = t[(t["status"] == "complete") & t["proxy_score"].notna()]
     if done.empty:
         return text + " None has a proxy score yet, so there is no proxy ranking."
-    higher = higher_is_better(run)
-    best = done.loc[done["proxy_score"].idxmax() if higher else done["proxy_score"].idxmin()]
+    best = best_row(run, done)
     text += (f" The best proxy score was {proxy_value(run, best['proxy_score'])} ({best['arch']}, "
              f"{best['gflops']:.2f} GFLOPs).")
     base = run.final[(run.final["kind"] == "baseline") & run.final["proxy_score"].notna()] if not run.final.empty \
@@ -90,7 +89,7 @@ def stage1_text(run: Run) -> str:
     base = base.drop_duplicates("label")  # one row per model, whatever its seeds
     if len(base):
         beaten = [f"{r['label']} ({proxy_value(run, r['proxy_score'])})" for _, r in base.iterrows()
-                  if (r["proxy_score"] > best["proxy_score"]) == higher and r["proxy_score"] != best["proxy_score"]]
+                  if ranks_better(run, r["proxy_score"], best["proxy_score"])]
         if beaten:
             text += f" The same proxy gave {_and(beaten)} a better proxy score than every sampled architecture."
     return text
@@ -162,7 +161,7 @@ def proxy_text(run: Run) -> str:
         text += (f" With {n} models one swapped pair moves tau by {4 / (n * (n - 1)):.2f}, so these values are "
                  "very uncertain.")
     f = per_model(run).dropna(subset=["proxy_score", "score"])
-    top = f.loc[f["proxy_score"].idxmax() if higher_is_better(run) else f["proxy_score"].idxmin()]
+    top = best_row(run, f)
     rank = int((f["score"] < top["score"]).sum()) + 1
     text += f" The proxy's favourite among them, {top['label']}, finished {_ordinal(rank)} of {len(f)} after full training."
     controls = int((f["kind"] == "control").sum())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from nas.proxies import Proxy, ProxyError, get_proxy
 from reports.run import Run
 
@@ -20,6 +22,17 @@ def higher_is_better(run: Run) -> bool:
     """Whether a higher proxy score ranks an architecture better (unknown proxies: the trained proxies' lower)."""
     proxy = run_proxy(run)
     return proxy is not None and proxy.direction == "max"
+
+
+def best_row(run: Run, frame: pd.DataFrame, column: str = "proxy_score") -> pd.Series:
+    """The row of `frame` whose proxy score ranks best (NaN scores never do)."""
+    scores = pd.to_numeric(frame[column], errors="coerce")
+    return frame.loc[scores.idxmax() if higher_is_better(run) else scores.idxmin()]
+
+
+def ranks_better(run: Run, a: float, b: float) -> bool:
+    """Whether proxy score `a` ranks strictly better than `b`."""
+    return a > b if higher_is_better(run) else a < b
 
 
 def in_mm(run: Run) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from reports.proxy_words import higher_is_better
+from reports.proxy_words import best_row
 from reports.run import Run
 from reports.tables import comparison, reference
 from reports.versus import row_stats, versus
@@ -57,9 +57,8 @@ def _pick(run: Run, searched: pd.DataFrame) -> pd.Series | None:
     """The searched row with the best proxy score (the proxy's direction), else the first."""
     if searched.empty:
         return None
-    proxies = pd.to_numeric(searched["proxy_score"], errors="coerce")
-    if proxies.notna().any():
-        return searched.loc[proxies.idxmax() if higher_is_better(run) else proxies.idxmin()]
+    if pd.to_numeric(searched["proxy_score"], errors="coerce").notna().any():
+        return best_row(run, searched)
     return searched.iloc[0]
 
 
