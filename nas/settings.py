@@ -19,7 +19,7 @@ PRESET_DIR = Path(__file__).with_name("presets")
 SAMPLERS = ("regnet", "tpe", "nsga2")
 SCHEDULERS = ("none", "asha")
 # settings a resumed run may change: where it runs, not what it computes
-# (packing included: proxy scores were identical at 1, 4 and 6 trainings per GPU, BENCHMARKS.md, issue 13)
+# (packing included: proxy scores were identical at 4 and 6 trainings per GPU, with and without MPS; BENCHMARKS.md)
 RESUME_FREE = frozenset({"address", "mps", "gpus_per_trial", "cpus_per_trial", "resume", "preset_reason", "verbose",
                          "time_limit"})
 # what a resumed nas-ablate or nas-fidelity may change: where and how verbosely it runs, not what it computes
