@@ -2,8 +2,8 @@
 # A driver run longer than one device call (nas-search, nas-fidelity, nas-ablate), as calls of under 10 minutes.
 #   benchmarks/chained_gpu.sh CMD NAME OUT PREV [CMD options]
 # CMD options start a new run; a resumed run gets them too, so that where it runs may change (e.g. --gpus-per-trial 1:
-# the default preset's 40-epoch stage-2 trainings are estimated at ~5 minutes alone, ~20 four to a GPU, so only one
-# fits a 10-minute call under STOP=pause), while the driver refuses any that would change what it computes.
+# the default preset's 40-epoch stage-2 trainings are estimated at ~5 minutes alone and ~20 four to a GPU, so only
+# trainings alone fit a 10-minute call under STOP=pause), while the driver refuses any that change what it computes.
 # Each call: the host and GPU into OUT/device.txt (a chained call on a warm machine shows the same ones); the run
 # folder found (a warm machine's $CHAIN_RUNS/NAME is the newest state; else PREV: an earlier call's NAME.tgz, or a
 # folder holding NAME/; else '-' and a new run with the options given); the driver run or resumed until END_BY (Unix
