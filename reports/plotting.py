@@ -48,7 +48,8 @@ def _log_if_wide(ax: plt.Axes, values: np.ndarray, axis: str = "y") -> None:
         target = ax.yaxis if axis == "y" else ax.xaxis
         decades = np.log10(values.max() / values.min())
         # 1-2-5 ticks over a few decades; over many (SynFlow spans ~200) that locator returns none at all
-        target.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)) if decades <= 6 else ticker.LogLocator(numticks=8))
+        target.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)) if decades <= 6
+                                 else ticker.LogLocator(numticks=8))
         target.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         target.set_minor_formatter(ticker.NullFormatter())
 

@@ -104,9 +104,9 @@ def comparison_table(run: Run) -> Table:
     if run.kind == "ablation":
         cols.pop("proxy")
     headers, rows = _display(comparison(run), cols)
-    note = (f"Held-out WCPA score in mm (lower is better) = |V1-V2| + |V1-V3| + 10 |V1-V4|, {where_scored(run)}; mean ± sd "
-            f"over seeds where there are several. vs {ref}: the difference of the means; 95% interval: its bootstrap "
-            f"interval in percent of {ref}'s score; p: Welch's t-test, or the paired t-test where both were trained "
+    note = (f"Held-out WCPA score in mm (lower is better) = |V1-V2| + |V1-V3| + 10 |V1-V4|, {where_scored(run)}; "
+            f"mean ± sd over seeds where there are several. vs {ref}: the difference of the means; 95% interval: its "
+            f"bootstrap interval in percent of {ref}'s score; p: Welch's t-test, or the paired t-test where both were trained "
             "under the same seeds; verdict: better or worse only where the interval excludes zero (no interval with "
             f"one seed: undecided). proxy: {proxy_described(run)}; kind control: an architecture drawn at random "
             "from the same window.")
@@ -173,7 +173,8 @@ def top_trials_table(run: Run, n: int = 10) -> Table | None:
     headers, rows = _display(t, {
         "#": lambda r: str(int(r["number"])), "architecture": lambda r: str(r["arch"]),
         "GFLOPs": lambda r: _num(r["gflops"]), "params (M)": lambda r: _num(r["params_m"]),
-        "proxy (mm)" if in_mm(run) else "proxy": lambda r: proxy_number(r["proxy_score"]), "epochs": lambda r: _num(r.get("epochs"), 0),
+        "proxy (mm)" if in_mm(run) else "proxy": lambda r: proxy_number(r["proxy_score"]),
+        "epochs": lambda r: _num(r.get("epochs"), 0),
         "wall (s)": lambda r: _num(r.get("wall_s"), 1)})
     return Table(f"Best {len(t)} stage-1 trials", headers, rows, "Every trial is in tables/trials.csv.")
 
