@@ -84,8 +84,9 @@ def probe_guess(measure: Mapping[str, Any], epochs: int, validations: int, per_g
 
 
 class JobQueue(Searcher):
-    """Ray Tune searcher that hands out a fixed list of jobs in order (stage 2, `nas-fidelity`), and none that
-    would not end before the deadline: Tune then lets the running trials finish and stops."""
+    """Ray Tune searcher that hands out a fixed list of jobs in order (stage 2, `nas-fidelity`), passing over one
+    that would not end before the deadline for the next that would (a short training fills the time a long one
+    cannot use); when none would, Tune lets the running trials finish and stops."""
 
     def __init__(self, jobs: list[dict[str, Any]], deadline: Deadline, kind: Callable[[Mapping[str, Any]], str]
                  ) -> None:
@@ -97,10 +98,11 @@ class JobQueue(Searcher):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         if not self._jobs:
             return Searcher.FINISHED
-        if not self._deadline.allows(self._kind(self._jobs[0])):
+        fits = next((i for i, job in enumerate(self._jobs) if self._deadline.allows(self._kind(job))), None)
+        if fits is None:
             self.held = len(self._jobs)
             return Searcher.FINISHED
-        job = self._jobs.pop(0)
+        job = self._jobs.pop(fits)
         self._running[trial_id] = job
         return {"job": job}
 

@@ -140,6 +140,41 @@ def expect_durations(deadline: Deadline, run: RunDir, key: str, kind: str | Call
         deadline.guess(kind, guess)
 
 
+def final_kind(job: Mapping[str, Any]) -> str:
+    """What a stage-2 training's duration is learnt and guessed by (a job or a final.csv row): each model its own,
+    as its seeds take alike and models differ (the deepest searched pick ~3x resnet18d's time); proxies apart."""
+    return "proxy" if job.get("plan") == "proxy" else f"final:{job['label']}"
+
+
+def expect_stage2(deadline: Deadline, run: RunDir, rows: list[dict[str, Any]], models: list[dict[str, Any]],
+                  epochs: int, per_gpu: int) -> dict[str, float]:
+    """What `deadline` knows of stage 2's trainings: each model's finished ones, else the packing probe's training
+    (`per_gpu` sharing a GPU) scaled by the model's measured training speed against the probed model's (unscaled
+    where either speed is unknown). Returns the guesses by model label."""
+    deadline.learn_rows([r for r in rows if is_done(r)], final_kind)
+    packing = read_summary(run.summary).get("packing_stage2") or {}
+    base = probe_guess(packing.get("measure") or {}, epochs, 1, per_gpu)
+    if base is None or not models:
+        return {}
+    speed = {str(r["label"]): _positive(r.get("train_img_s")) for r in rows}
+    probed_arch = packing.get("arch") or models[0]["arch"]  # older runs: the probe timed the first model
+    probed = next((speed.get(str(m["label"])) for m in models if m["arch"] == probed_arch), None)
+    guesses = {}
+    for m in models:
+        own = speed.get(str(m["label"]))
+        guesses[str(m["label"])] = base * probed / own if probed and own else base
+        deadline.guess(final_kind(m), guesses[str(m["label"])])
+    return guesses
+
+
+def _positive(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
 def same_share(row: Mapping[str, Any], share: float | None) -> bool:
     """Whether a finished row ran on the GPU share the next trainings get (a row or a stage that does not say
     counts as the same): five trainings side by side each take ~5x as long as one alone."""
@@ -166,7 +201,7 @@ def stage2_jobs(s: SearchSettings, models: list[dict[str, Any]], rows: list[dict
 
 def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, float], log=print,
                deadline: Deadline | None = None) -> list[dict[str, Any]]:
-    """Train what is missing of stage 2 (what can end before `deadline`), then time every model alone on a GPU;
+    """Time every model alone on a GPU, then train what is missing of stage 2 (what can end before `deadline`);
     returns the final.csv rows."""
     schema = run_schema(s.task, s.space)
     columns = final_columns(schema)
@@ -176,6 +211,9 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
     write_table(run.final, recorder.rows(), columns)
     trainings = [j for j in jobs if j["plan"] != "speed"]
     deadline = deadline or Deadline()
+    timing = [j for j in jobs if j["plan"] == "speed"]
+    if timing:  # first: each model's measured speed scales the probe's duration to it (expect_stage2)
+        measure_speeds(s, run, data, timing, recorder, cluster, deadline, log)
     if trainings:
         log(f"stage 2: {sum(j['plan'] != 'proxy' for j in trainings)} full trainings ({len(models)} models x "
             f"{s.final_seeds} seeds, {s.final_epochs} epochs) and {sum(j['plan'] == 'proxy' for j in trainings)} "
@@ -187,16 +225,16 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
                  **{f"final_s{seed}": replace(final_plan(s, data, run, threads), seed=seed) for seed in final_seeds(s)}}
         start = time.time()
         # the probe's guess for the GPU share these trainings get: a resume may give --gpus-per-trial
-        expect_durations(deadline, run, "packing_stage2", "final", recorder.rows(), s.final_epochs, slots.per_gpu)
+        guesses = expect_stage2(deadline, run, recorder.rows(), models, s.final_epochs, slots.per_gpu)
+        if deadline.at is not None and guesses:
+            log("stage 2: expected s a training (probe x measured speed): "
+                + ", ".join(f"{k} {deadline.expected(f'final:{k}'):.0f}" for k in guesses))
         held = fit_grid(run_training, plans, trainings, slots, run, "stage2", recorder, s.verbose, schema.metric.name,
-                        deadline, lambda job: "proxy" if job["plan"] == "proxy" else "final")
+                        deadline, final_kind)
         log(f"stage 2 took {time.time() - start:.0f} s")
         if held:
             update_summary(run.summary, stage2="paused")
             raise Paused(f"stage 2: {held} of {len(trainings)} trainings left at the time limit")
-    timing = [j for j in jobs if j["plan"] == "speed"]
-    if timing:
-        measure_speeds(s, run, data, timing, recorder, cluster, deadline, log)
     return finish_stage2(s, run, recorder.rows(), schema.metric.name)
 
 

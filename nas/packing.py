@@ -119,7 +119,7 @@ def decide(key: str, summary: Path, task: str, plan: Any, arch: str, epochs: int
     log(f"packing: measuring one training of {arch} alone on a GPU ({key})")
     cpus, gpus = cluster
     decided = per_gpu(calibrate(task, plan, arch), epochs, validations, int(cpus // max(gpus, 1)))
-    update_summary(summary, **{key: to_summary(decided)})
+    update_summary(summary, **{key: {**to_summary(decided), "arch": arch}})  # what was timed: nas.final scales it
     return decided
 
 

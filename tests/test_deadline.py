@@ -68,6 +68,16 @@ def test_job_queue_hands_out_jobs_in_order_and_holds_back_what_would_not_end():
     assert JobQueue([], d, lambda j: "x").suggest("t") == Searcher.FINISHED
 
 
+def test_job_queue_fills_the_time_a_long_job_cannot_use_with_a_shorter_one():
+    d = Deadline(at=time.time() + 100, started=time.time())
+    d.guess("long", 500.0)
+    d.guess("short", 5.0)
+    jobs = [{"label": "a", "k": "long"}, {"label": "b", "k": "short"}, {"label": "c", "k": "long"}]
+    q = JobQueue(jobs, d, lambda j: j["k"])
+    assert q.suggest("t1") == {"job": jobs[1]}
+    assert q.suggest("t2") == Searcher.FINISHED and q.held == 2
+
+
 def test_a_failed_trial_teaches_nothing():
     d = Deadline(at=time.time() + 100)
     q = JobQueue([{"label": "a"}], d, lambda j: "k")
@@ -142,3 +152,32 @@ def test_the_probes_guess_follows_the_gpu_share_the_trainings_get(tmp_path):
         expect_durations(deadline, run, "packing_stage2", "final", [], 40, slots.per_gpu)
         assert deadline.expected("final") == pytest.approx(per_gpu * (0.3 + 40 * 7.0 + 1.4))
     assert slots_for(2, 0.0, 1.0, None).per_gpu == 1  # a CPU-only cluster
+
+
+def test_stage2_guesses_each_model_by_its_measured_speed_against_the_probed_one(tmp_path):
+    """The probe timed the deepest pick (~300 s alone); resnet18d, measured 3x as fast, is not held back as if it
+    took 300 s too, and a model's own finished training outranks any guess."""
+    from nas.final import expect_stage2, final_kind
+    from nas.runs import RunDir, update_summary
+    run = RunDir(tmp_path / "search")
+    run.root.mkdir()
+    measure = {"setup_s": 0.3, "epoch_s": 7.0, "val_s": 1.4}
+    alone = 0.3 + 40 * 7.0 + 1.4
+    update_summary(run.summary, packing_stage2={"per_gpu": 4, "measure": measure})
+    models = [{"label": "deep", "arch": "deep"}, {"label": "ctrl", "arch": "ctrl"},
+              {"label": "resnet18d", "arch": "resnet18d"}]
+    rows = [{"label": "deep", "seed": 0, "status": "pending", "train_img_s": 1000.0},
+            {"label": "ctrl", "seed": 0, "status": "pending", "train_img_s": ""},
+            {"label": "resnet18d", "seed": 0, "status": "complete", "wall_s": 95.0, "train_img_s": 3000.0},
+            {"label": "resnet18d", "seed": 1, "status": "pending", "train_img_s": 3000.0}]
+    deadline = Deadline.after(10)
+    guesses = expect_stage2(deadline, run, rows, models, 40, per_gpu=1)
+    assert guesses == pytest.approx({"deep": alone, "ctrl": alone, "resnet18d": alone / 3})
+    assert deadline.expected(final_kind({"label": "resnet18d", "plan": "final_s1"})) == 95.0  # measured wins
+    assert deadline.expected(final_kind({"label": "ctrl", "plan": "final_s0"})) == pytest.approx(alone)
+    assert deadline.expected(final_kind({"label": "ctrl", "plan": "proxy"})) is None
+    # the probe names what it timed: a run whose probe timed resnet18d scales the others up from it
+    update_summary(run.summary, packing_stage2={"per_gpu": 1, "measure": measure, "arch": "resnet18d"})
+    guesses = expect_stage2(Deadline.after(10), run, rows, models, 40, per_gpu=1)
+    assert guesses["deep"] == pytest.approx(3 * alone) and guesses["resnet18d"] == pytest.approx(alone)
+    assert expect_stage2(Deadline.after(10), RunDir(tmp_path / "none"), rows, models, 40, 1) == {}
