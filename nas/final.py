@@ -148,21 +148,31 @@ def final_kind(job: Mapping[str, Any]) -> str:
 
 def expect_stage2(deadline: Deadline, run: RunDir, rows: list[dict[str, Any]], models: list[dict[str, Any]],
                   epochs: int, per_gpu: int) -> dict[str, float]:
-    """What `deadline` knows of stage 2's trainings: each model's finished ones, else the packing probe's training
-    (`per_gpu` sharing a GPU) scaled by the model's measured training speed against the probed model's (unscaled
-    where either speed is unknown). Returns the guesses by model label."""
-    deadline.learn_rows([r for r in rows if is_done(r)], final_kind)
+    """What `deadline` knows of stage 2's trainings (`per_gpu` sharing a GPU): each model's finished ones; else the
+    images it trains at its measured training speed plus the most any finished training spent besides (start-up,
+    loading, the test), or, before any finished, the packing probe's training scaled by the model's speed against
+    the probed model's; the probe's own time where the speed is unknown. Returns the guesses by model label."""
+    done = [r for r in rows if is_done(r)]
+    deadline.learn_rows(done, final_kind)
     packing = read_summary(run.summary).get("packing_stage2") or {}
-    base = probe_guess(packing.get("measure") or {}, epochs, 1, per_gpu)
+    measure = packing.get("measure") or {}
+    base = probe_guess(measure, epochs, 1, per_gpu)
     if base is None or not models:
         return {}
     speed = {str(r["label"]): _positive(r.get("train_img_s")) for r in rows}
     probed_arch = packing.get("arch") or models[0]["arch"]  # older runs: the probe timed the first model
     probed = next((speed.get(str(m["label"])) for m in models if m["arch"] == probed_arch), None)
+    images = epochs * (_positive(measure.get("epoch_s")) or 0.0) * (_positive(measure.get("img_s")) or 0.0)
+    # one H200: walls were 38-44 s above images / speed for models 2x apart in speed, a fixed cost, not a share
+    beside = [float(r["wall_s"]) - images / speed[str(r["label"])] for r in done
+              if images and speed.get(str(r["label"])) and _positive(r.get("wall_s"))]
     guesses = {}
     for m in models:
         own = speed.get(str(m["label"]))
-        guesses[str(m["label"])] = base * probed / own if probed and own else base
+        if own and beside:
+            guesses[str(m["label"])] = per_gpu * (max(beside) + images / own)
+        else:
+            guesses[str(m["label"])] = base * probed / own if probed and own else base
         deadline.guess(final_kind(m), guesses[str(m["label"])])
     return guesses
 

@@ -181,3 +181,25 @@ def test_stage2_guesses_each_model_by_its_measured_speed_against_the_probed_one(
     guesses = expect_stage2(Deadline.after(10), run, rows, models, 40, per_gpu=1)
     assert guesses["deep"] == pytest.approx(3 * alone) and guesses["resnet18d"] == pytest.approx(alone)
     assert expect_stage2(Deadline.after(10), RunDir(tmp_path / "none"), rows, models, 40, 1) == {}
+
+
+def test_once_a_training_ends_the_others_are_expected_as_its_fixed_cost_plus_their_images_at_their_speed(tmp_path):
+    """Measured on one H200: walls of 324 s and 187 s were 38-44 s above 40 epochs of images at the model's speed;
+    scaling the probe's 293 s by speed alone had guessed 148 s for the 187 s one."""
+    from nas.final import expect_stage2
+    from nas.runs import RunDir, update_summary
+    run = RunDir(tmp_path / "search")
+    run.root.mkdir()
+    update_summary(run.summary, packing_stage2={"per_gpu": 1, "arch": "deep",
+                                                "measure": {"setup_s": 0.3, "epoch_s": 7.0, "val_s": 1.4,
+                                                            "img_s": 1000.0}})
+    models = [{"label": "deep", "arch": "deep"}, {"label": "fast", "arch": "fast"}, {"label": "new", "arch": "new"}]
+    rows = [{"label": "deep", "status": "complete", "wall_s": 320.0, "train_img_s": 1000.0},
+            {"label": "fast", "status": "complete", "wall_s": 170.0, "train_img_s": 2000.0},
+            {"label": "new", "status": "pending", "train_img_s": 4000.0}]
+    images = 40 * 7.0 * 1000.0
+    guesses = expect_stage2(Deadline.after(10), run, rows, models, 40, per_gpu=1)
+    assert guesses["new"] == pytest.approx(max(320.0 - images / 1000, 170.0 - images / 2000) + images / 4000)
+    assert guesses["new"] > (0.3 + 40 * 7.0 + 1.4) / 4  # what speed alone would have said
+    assert expect_stage2(Deadline.after(10), run, rows, models, 40, per_gpu=2)["new"] == pytest.approx(
+        2 * guesses["new"])
