@@ -201,9 +201,10 @@ def stage2_jobs(s: SearchSettings, models: list[dict[str, Any]], rows: list[dict
     proxied = {str(r["label"]) for r in rows if r.get("proxy_score") not in (None, "")}
     timed = {str(r["label"]) for r in rows if r.get("infer_img_s") not in (None, "")}
     seeds = final_seeds(s)
+    # seed-major: a paused stage 2 has every model at one seed before any at two, so its report compares them all
     jobs = [{"label": m["label"], "arch": m["arch"], "plan": f"final_s{seed}", "seed": seed,
              "dir": checkpoint_dir(m["label"], seed, seeds[0])}
-            for m in models for seed in seeds if (m["label"], seed) not in done]
+            for seed in seeds for m in models if (m["label"], seed) not in done]
     jobs += [{"label": m["label"], "arch": m["arch"], "plan": "proxy"} for m in models if m["label"] not in proxied]
     return jobs + [{"label": m["label"], "arch": m["arch"], "plan": "speed"} for m in models
                    if m["label"] not in timed]

@@ -47,6 +47,7 @@ def test_every_model_trains_under_every_seed_and_once_per_seed(tmp_path, monkeyp
     finals = [j for j in jobs if j["plan"].startswith("final")]
     assert len(finals) == 6 and {(j["label"], j["seed"]) for j in finals} == {(r["label"], r["seed"]) for r in rows}
     assert {j["dir"] for j in finals if j["seed"] == 3} == {m["label"] for m in models}  # first seed: as before
+    assert [j["seed"] for j in finals] == [3, 3, 3, 4, 4, 4]  # every model at one seed before any at two
     assert sum(j["plan"] == "proxy" for j in jobs) == 2  # the control and the baseline (stage 1 scored the pick)
     assert sum(j["plan"] == "speed" for j in jobs) == 3
     done = [{**r, "status": "complete", "infer_img_s": 10.0, "proxy_score": 1.0} for r in rows]
