@@ -238,7 +238,7 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
         # the probe's guess for the GPU share these trainings get: a resume may give --gpus-per-trial
         guesses = expect_stage2(deadline, run, recorder.rows(), models, s.final_epochs, slots.per_gpu)
         if deadline.at is not None and guesses:
-            log("stage 2: expected s a training (probe x measured speed): "
+            log("stage 2: expected seconds a training (a model's own, else its measured speed): "
                 + ", ".join(f"{k} {deadline.expected(f'final:{k}'):.0f}" for k in guesses))
         held = fit_grid(run_training, plans, trainings, slots, run, "stage2", recorder, s.verbose, schema.metric.name,
                         deadline, final_kind)
