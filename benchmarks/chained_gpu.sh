@@ -7,8 +7,8 @@
 # Each call: the host and GPU into OUT/device.txt (a chained call on a warm machine shows the same ones); the run
 # folder found (a warm machine's $CHAIN_RUNS/NAME is the newest state; else PREV: an earlier call's NAME.tgz, or a
 # folder holding NAME/; else '-' and a new run with the options given); the driver run or resumed until END_BY (Unix
-# seconds; default 560 s after this script starts: installing took under 10 s and packing and the report 14 s on an
-# H200, so a 10-minute device call keeps ~30 s spare even when the driver must be killed at END_BY-40+25), GPU
+# seconds; default 560 s after this script starts: on an H200 everything in a call outside the driver (installing,
+# unpacking, packing, the report) took 13-16 s, so a 10-minute call keeps ~25 s even when the driver is killed), GPU
 # utilisation sampled every 0.5 s into OUT/util.csv, the log's lines prefixed with Unix times (OUT/NAME.log); then
 # the run folder's small files (no checkpoints, Ray files, lock) packed into OUT/NAME.tgz and, where it renders, its
 # nas-report into OUT/report.
@@ -28,6 +28,7 @@ bad() { echo "chained_gpu: $*" >&2; exit 2; }
 cmd=$1 name=$2 out=$3 prev=$4
 shift 4
 t0=$(date +%s); end_by=${END_BY:-$((t0 + 560))}; stop=${STOP:-pause}; runs=${CHAIN_RUNS:-/tmp/chained_runs}
+[[ $end_by =~ ^[0-9]+$ ]] || bad "END_BY must be Unix seconds, not '$end_by'"
 case $stop in pause|interrupt) ;; *) bad "STOP must be pause or interrupt, not '$stop'";; esac
 case $cmd in nas-search|nas-fidelity|nas-ablate) ;; *) bad "CMD must be nas-search, nas-fidelity or nas-ablate, not '$cmd'";; esac
 [ "$prev" = - ] || [ -f "$prev" ] || [ -d "$prev/$name" ] || bad "PREV $prev: neither a $name.tgz nor a folder holding $name/"
