@@ -17,7 +17,7 @@
 #   the driver exits 75. Nothing is cut; the call to end a session with.
 # STOP=interrupt lets trainings run into END_BY, then stops the driver alone with SIGTERM (its clean stop, exit 130; SIGINT
 #   is not used: a command started in the background inherits it ignored). A training cut there continues from its
-#   last epoch's checkpoint in the next call if that call finds the machine warm (chain calls within the device's
+#   last checkpoint (every 5th epoch) in the next call if that call finds the machine warm (chain calls within the device's
 #   idle release); on a fresh machine it starts again. For trainings longer than one call.
 # DATA=embedded (default): the driver makes its embedded synthetic set under $CHAIN_RUNS/.data (again on a fresh
 #   machine: same seed, same frames). DATA=bench: the default preset's synthetic cache made by bench_stage1.py,

@@ -5,7 +5,8 @@ Made for machines lent in slices (a device call of ten minutes, a preemptible no
 time), where a training killed half-way is lost work. A training's expected duration is the median wall time of
 the slowest finished training of the same kind (this run's tables keep them across pauses), else the probe's measurement
 (`nas.packing`) scaled by the trainings sharing the GPU, else unknown; one of unknown duration starts only while
-the limit is still more than `UNKNOWN_SHARE` away.
+the limit is still more than `UNKNOWN_SHARE` away, and not where what is known of it (its images at its measured
+speed, a `floor`) already would not end in time.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Deadline:
     started: float = field(default_factory=time.time)
     walls: dict[str, list[float]] = field(default_factory=dict)
     guesses: dict[str, float] = field(default_factory=dict)
+    floors: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def after(cls, minutes: float | None) -> "Deadline":
@@ -58,6 +60,11 @@ class Deadline:
         """A duration estimated before any training of `kind` finished (e.g. from the packing probe)."""
         self.guesses[kind] = seconds
 
+    def floor(self, kind: str, seconds: float) -> None:
+        """The least a training of `kind` can take (e.g. its images at its measured speed), where nothing tells
+        how long it will take: it keeps one that cannot end in time from starting in the first half of the limit."""
+        self.floors[kind] = seconds
+
     def expected(self, kind: str) -> float | None:
         """How long a training of `kind` is expected to take, or None when nothing tells."""
         if self.walls.get(kind):  # the slowest so far: a training cut off at the limit is lost work
@@ -70,6 +77,8 @@ class Deadline:
             return True
         now, expected = time.time(), self.expected(kind)
         if expected is None:
+            if kind in self.floors and now + MARGIN * self.floors[kind] + SLACK_S > self.at:
+                return False
             return now < self.started + UNKNOWN_SHARE * (self.at - self.started)
         return now + MARGIN * expected + SLACK_S <= self.at
 

@@ -24,6 +24,13 @@ from nas.schema import FINAL, Schema, Status, run_schema
 from nas.search import proxy_plan, session_name
 from nas.settings import SearchSettings
 from nas.trial import SPEED_KEYS, TrialPlan, run_speed, run_training
+from trainers.dataset import epoch_images
+
+# Full trainings write their checkpoint every 5th epoch (and after the last), not every epoch: on one H200, 40-epoch
+# trainings alone spent 39-59 s beyond their images at their measured speed, more the more parameters (18.6 M: 39 s,
+# 32.7 M: 48 s, 44.5 M: 59 s), which a checkpoint of 150-360 MB written and fsynced every epoch would explain (0.35-3.7 s
+# each on the development VM). A killed training repeats at most 4 epochs.
+FULL_CHECKPOINT_EVERY = 5
 
 
 def full_plan(task: str, space: str, data: Path, run: RunDir, *, epochs: int, res: int, batch: int, seed: int,
@@ -32,7 +39,7 @@ def full_plan(task: str, space: str, data: Path, run: RunDir, *, epochs: int, re
     checkpointed under final/."""
     return TrialPlan(task=task, space=space, data=str(data), epochs=epochs, res=res, train_fraction=1.0, batch=batch,
                      val_max=None, seed=seed, eval_every_epoch=False, checkpoints=str(run.root / "final"),
-                     threads=threads, split="test")
+                     checkpoint_every=FULL_CHECKPOINT_EVERY, threads=threads, split="test")
 
 
 def final_plan(s: SearchSettings, data: Path, run: RunDir, threads: int | None) -> TrialPlan:
@@ -147,34 +154,73 @@ def final_kind(job: Mapping[str, Any]) -> str:
 
 
 def expect_stage2(deadline: Deadline, run: RunDir, rows: list[dict[str, Any]], models: list[dict[str, Any]],
-                  epochs: int, per_gpu: int) -> dict[str, float]:
+                  epochs: int, per_gpu: int, epoch_images: int | None = None) -> dict[str, float]:
     """What `deadline` knows of stage 2's trainings (`per_gpu` sharing a GPU): each model's finished ones; else the
-    images it trains at its measured training speed plus the most any finished training spent besides (start-up,
-    loading, the test), or, before any finished, the packing probe's training scaled by the model's speed against
-    the probed model's; the probe's own time where the speed is unknown. Returns the guesses by model label."""
+    images it trains (`epoch_images` an epoch; else the packing probe's) at its measured training speed plus the most
+    any finished training spent besides (start-up, loading, the test), or, before any finished, the packing probe's
+    training scaled by the model's speed against the probed model's (the probe's own time where the speed is
+    unknown). Without a probe (`--gpus-per-trial` given) and before any training finished, a model's images at its
+    speed are only the least it takes (`Deadline.floor`). Returns the guesses by model label."""
     done = [r for r in rows if is_done(r)]
     deadline.learn_rows(done, final_kind)
     packing = read_summary(run.summary).get("packing_stage2") or {}
     measure = packing.get("measure") or {}
     base = probe_guess(measure, epochs, 1, per_gpu)
-    if base is None or not models:
-        return {}
     speed = {str(r["label"]): _positive(r.get("train_img_s")) for r in rows}
-    probed_arch = packing.get("arch") or models[0]["arch"]  # older runs: the probe timed the first model
+    probed_arch = packing.get("arch") or (models[0]["arch"] if models else None)  # older runs: the first model
     probed = next((speed.get(str(m["label"])) for m in models if m["arch"] == probed_arch), None)
-    images = epochs * (_positive(measure.get("epoch_s")) or 0.0) * (_positive(measure.get("img_s")) or 0.0)
-    # one H200: walls were 38-44 s above images / speed for models 2x apart in speed, a fixed cost, not a share
+    per_epoch = epoch_images or (_positive(measure.get("epoch_s")) or 0.0) * (_positive(measure.get("img_s")) or 0.0)
+    images = epochs * per_epoch
+    # one H200: walls were 26-44 s above images / speed for models 3x apart in speed, a fixed cost, not a share
     beside = [float(r["wall_s"]) - images / speed[str(r["label"])] for r in done
               if images and speed.get(str(r["label"])) and _positive(r.get("wall_s"))]
     guesses = {}
     for m in models:
-        own = speed.get(str(m["label"]))
+        label, own = str(m["label"]), speed.get(str(m["label"]))
         if own and beside:
-            guesses[str(m["label"])] = per_gpu * (max(beside) + images / own)
-        else:
-            guesses[str(m["label"])] = base * probed / own if probed and own else base
-        deadline.guess(final_kind(m), guesses[str(m["label"])])
+            guesses[label] = per_gpu * (max(beside) + images / own)
+        elif base is not None:
+            guesses[label] = base * probed / own if probed and own else base
+        elif own and images:
+            deadline.floor(final_kind(m), per_gpu * images / own)
+        if label in guesses:
+            deadline.guess(final_kind(m), guesses[label])
     return guesses
+
+
+def full_epoch_images(run: RunDir, batch: int) -> int | None:
+    """Images an epoch of the full schedule trains (every training frame, in whole batches), from the frames the
+    task reported in summary.json; None where it did not."""
+    frames = ((read_summary(run.summary).get("data") or {}).get("frames") or {}).get("train")
+    return epoch_images(int(frames), 1.0, batch) if frames else None
+
+
+def expect_proxies(deadline: Deadline, run: RunDir, per_gpu: int) -> float | None:
+    """Stage 2's proxies (of the models stage 1 did not score) run stage 1's plan: each is expected to take the
+    slowest complete stage-1 trial, times the `per_gpu` trainings sharing a GPU now (a stage-1 trial that shared
+    one took longer alone, so this errs long). Returns the guess, or None where stage 1 finished no trial."""
+    walls = [_positive(r.get("wall_s")) for r in read_table(run.trials, check=False) if is_done(r)]
+    walls = [w for w in walls if w]
+    if not walls:
+        return None
+    deadline.guess("proxy", max(per_gpu, 1) * max(walls))
+    return deadline.expected("proxy")
+
+
+def log_expected(deadline: Deadline, models: list[dict[str, Any]], log=print) -> None:
+    """One line: how long each model's training is expected to take (its own, else from its measured speed), or at
+    least takes where only that is known."""
+    parts = []
+    for m in models:
+        kind = final_kind(m)
+        if deadline.expected(kind) is not None:
+            parts.append(f"{m['label']} {deadline.expected(kind):.0f}")
+        elif kind in deadline.floors:
+            parts.append(f"{m['label']} at least {deadline.floors[kind]:.0f}")
+    if deadline.expected("proxy") is not None:
+        parts.append(f"a proxy {deadline.expected('proxy'):.0f}")
+    if parts:
+        log("stage 2: expected seconds a training (a model's own, else its measured speed): " + ", ".join(parts))
 
 
 def _positive(value: Any) -> float | None:
@@ -236,10 +282,11 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
                  **{f"final_s{seed}": replace(final_plan(s, data, run, threads), seed=seed) for seed in final_seeds(s)}}
         start = time.time()
         # the probe's guess for the GPU share these trainings get: a resume may give --gpus-per-trial
-        guesses = expect_stage2(deadline, run, recorder.rows(), models, s.final_epochs, slots.per_gpu)
-        if deadline.at is not None and guesses:
-            log("stage 2: expected seconds a training (a model's own, else its measured speed): "
-                + ", ".join(f"{k} {deadline.expected(f'final:{k}'):.0f}" for k in guesses))
+        guesses = expect_stage2(deadline, run, recorder.rows(), models, s.final_epochs, slots.per_gpu,
+                                full_epoch_images(run, s.batch))
+        expect_proxies(deadline, run, slots.per_gpu)
+        if deadline.at is not None:
+            log_expected(deadline, models, log)
         held = fit_grid(run_training, plans, trainings, slots, run, "stage2", recorder, s.verbose, schema.metric.name,
                         deadline, final_kind)
         log(f"stage 2 took {time.time() - start:.0f} s")

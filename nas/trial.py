@@ -46,6 +46,7 @@ class TrialPlan:
     proxy: str = "final"  # the registered proxy reported as `proxy`
     eval_every_epoch: bool = True  # ASHA needs a score each epoch; otherwise only the last
     checkpoints: str | None = None  # folder for resumable checkpoints, one sub-folder per label
+    checkpoint_every: int = 1  # epochs between checkpoints (and always after the last)
     threads: int | None = None
     cudnn_benchmark: bool = True
     pnp: str = "auto"  # pose solver of validation (the task's choice of auto, cv2, torch)
@@ -56,7 +57,8 @@ class TrialPlan:
         """The task's training settings of `arch` under this plan."""
         return {"space": self.space, "arch": arch, "epochs": self.epochs, "batch": self.batch, "res": self.res,
                 "train_fraction": self.train_fraction, "seed": self.seed, "val_max": self.val_max,
-                "eval_every": 1 if self.eval_every_epoch else self.epochs, "device": device,
+                "eval_every": 1 if self.eval_every_epoch else self.epochs, "checkpoint_every": self.checkpoint_every,
+                "device": device,
                 "cudnn_benchmark": self.cudnn_benchmark, "pnp": self.pnp, "split": self.split, **dict(self.options)}
 
 

@@ -203,3 +203,63 @@ def test_once_a_training_ends_the_others_are_expected_as_its_fixed_cost_plus_the
     assert guesses["new"] > (0.3 + 40 * 7.0 + 1.4) / 4  # what speed alone would have said
     assert expect_stage2(Deadline.after(10), run, rows, models, 40, per_gpu=2)["new"] == pytest.approx(
         2 * guesses["new"])
+
+
+def test_a_floor_keeps_an_unknown_training_that_cannot_end_in_time_from_starting():
+    """One H200: a training of unknown duration (images alone 152 s) started 85 s before the limit and was cut."""
+    now = time.time()
+    d = Deadline(at=now + 85, started=now)
+    assert d.allows("final:a")  # nothing known: the first half admits it
+    d.floor("final:a", 152.0)
+    assert not d.allows("final:a")
+    d.floor("final:b", 30.0)
+    assert d.allows("final:b")  # 1.15 * 30 + 10 < 85, and still in the first half
+    assert not Deadline(at=now + 85, started=now - 100, floors={"final:b": 1.0}).allows("final:b")  # second half
+    d.learn("final:a", 60.0)
+    assert d.allows("final:a")  # a measured wall outranks the floor
+
+
+def test_without_a_probe_stage2_floors_models_by_their_images_then_learns_the_fixed_cost(tmp_path):
+    """`--gpus-per-trial` given: no probe, so before any training ends only the images at each model's speed are
+    known; once one ends, every model is expected at that training's fixed cost plus its own images."""
+    from nas.final import expect_stage2, final_kind
+    from nas.runs import RunDir
+    run = RunDir(tmp_path / "search")
+    run.root.mkdir()
+    models = [{"label": "deep", "arch": "deep"}, {"label": "fast", "arch": "fast"}, {"label": "blind", "arch": "x"}]
+    rows = [{"label": "deep", "status": "pending", "train_img_s": 1000.0},
+            {"label": "fast", "status": "pending", "train_img_s": 4000.0},
+            {"label": "blind", "status": "pending", "train_img_s": ""}]
+    images = 40 * 16_896
+    d = Deadline.after(10)
+    assert expect_stage2(d, run, rows, models, 40, per_gpu=1, epoch_images=16_896) == {}
+    assert d.floors == pytest.approx({"final:deep": images / 1000, "final:fast": images / 4000})
+    assert d.expected(final_kind(models[0])) is None
+    rows[0].update(status="complete", wall_s=images / 1000 + 40.0)
+    d = Deadline.after(10)
+    guesses = expect_stage2(d, run, rows, models, 40, per_gpu=2, epoch_images=16_896)
+    assert guesses == pytest.approx({"deep": 2 * (40 + images / 1000), "fast": 2 * (40 + images / 4000)})
+    assert d.expected(final_kind(models[0])) == pytest.approx(images / 1000 + 40.0)  # its own wall
+
+
+def test_stage2_proxies_are_expected_at_stage1s_slowest_complete_trial(tmp_path):
+    """One H200: a paused stage 2 held its seven synflow proxies (0.2-11 s each in stage 1) as of unknown duration."""
+    from nas.final import expect_proxies, final_kind
+    from nas.runs import RunDir
+    run = RunDir(tmp_path / "search")
+    run.root.mkdir()
+    d = Deadline.after(10)
+    assert expect_proxies(d, run, 1) is None and d.expected("proxy") is None  # no stage 1 yet
+    run.trials.write_text("number,status,wall_s\n0,complete,0.6\n1,complete,11.0\n2,failed,90.0\n3,complete,\n")
+    assert expect_proxies(d, run, 4) == pytest.approx(44.0)
+    assert d.expected(final_kind({"label": "resnet18d", "plan": "proxy"})) == pytest.approx(44.0)
+
+
+def test_a_full_epochs_images_come_from_the_training_frames_the_task_reported(tmp_path):
+    from nas.final import full_epoch_images
+    from nas.runs import RunDir, update_summary
+    run = RunDir(tmp_path / "search")
+    run.root.mkdir()
+    assert full_epoch_images(run, 256) is None
+    update_summary(run.summary, data={"frames": {"train": 17_000, "selection": 4_000}})
+    assert full_epoch_images(run, 256) == 66 * 256  # the default preset's 34 subjects x 500 frames

@@ -118,3 +118,15 @@ def test_a_resume_on_another_device_gives_the_buffers_the_weights_layout():
     moved = optimizer.state[weight]["momentum_buffer"]
     assert moved.stride() == weight.stride() and torch.equal(moved, buffer)
     assert torch.equal(optimizer.state[bias]["momentum_buffer"], torch.ones(8))
+
+
+@pytest.mark.parametrize("fraction,batch", [(1.0, 16), (0.5, 12), (0.3, 7), (0.05, 64)])
+def test_epoch_images_are_what_a_training_steps_through(synth_cache, tmp_path, fraction, batch):
+    """Stage 2's deadline counts a training's images before it runs: whole batches of the seeded subset."""
+    from trainers.dataset import epoch_images, split_rows
+    from trainers.device_data import subset
+    n = len(split_rows(synth_cache, "train"))
+    kept = len(subset(n, fraction, seed=3))
+    assert epoch_images(n, fraction, batch) == kept // min(batch, kept) * min(batch, kept)
+    result = train(config(epochs=1, train_fraction=fraction, batch=batch, seed=3), synth_cache, tmp_path / "r")
+    assert result.history[0]["step"] * min(batch, kept) == epoch_images(n, fraction, batch)

@@ -108,3 +108,17 @@ def split_rows(cache: Any, split: str) -> np.ndarray:
     if split not in SPLITS:
         raise CacheError(f"unknown split {split!r}; expected one of {SPLITS}")
     return np.flatnonzero(np.asarray(cache.split) == split).astype(np.int64)
+
+
+def subset_size(n: int, fraction: float | None = None, limit: int | None = None) -> int:
+    """How many of `n` rows `subset(n, fraction, limit)` keeps (whatever its seed)."""
+    k = n if fraction is None else max(1, int(round(fraction * n)))
+    return min(k, limit) if limit else k
+
+
+def epoch_images(n: int, fraction: float, batch: int) -> int:
+    """Images one training epoch sees on `n` training frames: whole batches of the `fraction` it trains on (the
+    last part-batch is dropped; a batch larger than the frames shrinks to them)."""
+    k = subset_size(n, fraction)
+    batch = min(batch, k)
+    return k // batch * batch if batch > 0 else 0

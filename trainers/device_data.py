@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from trainers.dataset import Topology, check_cache, open_cache, split_rows
+from trainers.dataset import Topology, check_cache, open_cache, split_rows, subset_size
 from trainers.errors import ConfigError
 from trainers.feeder import make_source, resolve_device
 
@@ -57,8 +57,8 @@ def subset(n: int, fraction: float | None = None, limit: int | None = None, seed
 
     The subset depends on the seed only, so every architecture of a search sees the same frames.
     """
-    k = n if fraction is None else max(1, int(round(fraction * n)))
-    k = min(k, limit) if limit else k
+    k = subset_size(n, fraction, limit)
     if k >= n:
         return np.arange(n, dtype=np.int64)
     return np.sort(np.random.default_rng([seed, n, k]).choice(n, size=k, replace=False)).astype(np.int64)
+
