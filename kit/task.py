@@ -72,8 +72,8 @@ class Task(Protocol):
     def train(self, settings: Mapping[str, Any], data: Any, out_dir: Path | None, on_epoch: OnEpoch | None) -> dict:
         """Train one network. `settings`: space, arch, epochs, res, batch, seed, train_fraction, val_max,
         eval_every, checkpoint_every (epochs between checkpoints in `out_dir`), threads, cudnn_benchmark, device,
-        and the task's own options. Returns the final metric and
-        terms, `epochs`, `wall_s`, `images_per_s`, `tse`, `checkpoint` and the `history` of epoch rows."""
+        and the task's own options. Returns the final metric and terms, `epochs`, `wall_s`, `images_per_s`, `tse`,
+        `checkpoint` and the `history` of epoch rows."""
 
     def evaluate(self, checkpoints: Sequence[str], data: Any, split: str = "val") -> dict:
         """The metric and terms of one checkpoint or an ensemble (predictions averaged) on a labelled split: the

@@ -171,7 +171,7 @@ def expect_stage2(deadline: Deadline, run: RunDir, rows: list[dict[str, Any]], m
     probed = next((speed.get(str(m["label"])) for m in models if m["arch"] == probed_arch), None)
     per_epoch = epoch_images or (_positive(measure.get("epoch_s")) or 0.0) * (_positive(measure.get("img_s")) or 0.0)
     images = epochs * per_epoch
-    # one H200: walls were 26-44 s above images / speed for models 3x apart in speed, a fixed cost, not a share
+    # one H200: walls were 38-59 s above images / speed for models 2x apart in speed, a fixed cost, not a share
     beside = [float(r["wall_s"]) - images / speed[str(r["label"])] for r in done
               if images and speed.get(str(r["label"])) and _positive(r.get("wall_s"))]
     guesses = {}
