@@ -56,7 +56,10 @@ def test_resume_after_interruption_gives_the_same_result(synth_cache, tmp_path):
         train(config(epochs=4), synth_cache, tmp_path / "b")
     with pytest.raises(CheckpointError, match="lr"):
         train(config(epochs=4, lr=8.0), synth_cache, tmp_path / "b", resume=True)
+    held = load_checkpoint(tmp_path / "b")["wall_s"]
+    assert held > 0
     resumed = train(config(epochs=4), synth_cache, tmp_path / "b", resume=True)
+    assert resumed.wall_s > held  # the two epochs before the kill count in the resumed training's wall
     assert [h["epoch"] for h in resumed.history] == [1, 2, 3, 4]
     assert resumed.score == full.score and resumed.train_loss == full.train_loss
     a, b = load_checkpoint(tmp_path / "a")["model"], load_checkpoint(tmp_path / "b")["model"]

@@ -153,7 +153,7 @@ class TrainResult:
     device: str
     train_loss: float
     tse: float  # sum of the epochs' mean training losses (a proxy score, Ru et al. 2021)
-    wall_s: float
+    wall_s: float  # seconds from the call to the end; a resumed training adds what its checkpoint had taken
     batch: int
     peak_lr: float
     steps: int
@@ -236,6 +236,7 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
         optimizer.load_state_dict(ckpt["optimizer"])
         match_state_layout(optimizer)
         start_epoch, history = int(ckpt["epoch"]), list(ckpt["history"])
+        wall0 -= float(ckpt.get("wall_s", 0.0))  # a resumed training's wall counts the time its checkpoint holds
     if out:
         write_json(out / "config.json", {**config.to_json(), "resolved": {
             "device": str(device), "batch": batch, "peak_lr": schedule.peak, "warmup_steps": schedule.warmup,
@@ -283,7 +284,8 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
         if out and ((epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs):
             save_checkpoint(ckpt_path, arch=config.arch, space=config.space, num_verts=num_verts, res=config.res,
                             topology=topo.signature(), config=config.to_json(), epoch=epoch + 1,
-                            model=model.state_dict(), optimizer=optimizer.state_dict(), history=history)
+                            model=model.state_dict(), optimizer=optimizer.state_dict(), history=history,
+                            wall_s=time.perf_counter() - wall0)
         if out:
             write_csv(out / "history.csv", history)
         if on_epoch:
