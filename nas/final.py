@@ -18,7 +18,7 @@ from nas.deadline import Deadline, JobQueue, Paused, probe_guess
 from nas.packing import decide
 from nas.progress import StageProgress
 from nas.picks import checkpoint_dir, final_seeds, per_model, seed_rows, stage2_models
-from nas.proxies import history_proxies
+from nas.proxies import get_proxy, history_proxies
 from nas.runs import RunDir, final_columns, rank_correlation, read_summary, read_table, update_summary, write_table
 from nas.schema import FINAL, Schema, Status, run_schema
 from nas.search import proxy_plan, session_name
@@ -50,11 +50,13 @@ def final_plan(s: SearchSettings, data: Path, run: RunDir, threads: int | None) 
 
 class FinalRecorder(tune.Callback):
     """Writes final.csv after each stage-2 trial: finished work is on disk before the next ends. Rows are one per
-    model and seed; a proxy or speed job fills every seed's row of its model."""
+    model and seed; a proxy or speed job fills every seed's row of its model. A training's row records
+    `gpu_share`, the GPU fraction its trials get (None: not said)."""
 
     def __init__(self, run: RunDir, models: list[dict[str, Any]], schema: Schema, columns: list[str],
                  seed: int = 0) -> None:
         self._run, self._columns, self._seed = run, columns, seed
+        self.gpu_share: float | None = None
         reported = [f for f in schema.reported() if f in schema.columns(FINAL)]
         self._proxy_keys = [f for f in reported if f.startswith("proxy_")]
         self._final_keys = [f for f in reported if not f.startswith("proxy_")] + ["checkpoint"]
@@ -83,7 +85,8 @@ class FinalRecorder(tune.Callback):
         else:
             row = self._rows[self._key(job)] if "seed" in job else model[0]  # nas-ablate's labels name their seed
             row.update({k: result.get(k) for k in self._final_keys}, epochs=result.get("epoch"),
-                       status=(Status.FAILED if failure else Status.COMPLETE).value, failure=failure)
+                       status=(Status.FAILED if failure else Status.COMPLETE).value, failure=failure,
+                       gpu_share=self.gpu_share)
         write_table(self._run.final, self.rows(), self._columns)
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -154,14 +157,16 @@ def final_kind(job: Mapping[str, Any]) -> str:
 
 
 def expect_stage2(deadline: Deadline, run: RunDir, rows: list[dict[str, Any]], models: list[dict[str, Any]],
-                  epochs: int, per_gpu: int, epoch_images: int | None = None) -> dict[str, float]:
-    """What `deadline` knows of stage 2's trainings (`per_gpu` sharing a GPU): each model's finished ones; else the
-    images it trains (`epoch_images` an epoch; else the packing probe's) at its measured training speed plus the most
-    any finished training spent besides (start-up, loading, the test), or, before any finished, the packing probe's
-    training scaled by the model's speed against the probed model's (the probe's own time where the speed is
-    unknown). Without a probe (`--gpus-per-trial` given) and before any training finished, a model's images at its
-    speed are only the least it takes (`Deadline.floor`). Returns the guesses by model label."""
-    done = [r for r in rows if is_done(r)]
+                  epochs: int, per_gpu: int, epoch_images: int | None = None,
+                  share: float | None = None) -> dict[str, float]:
+    """What `deadline` knows of stage 2's trainings (`per_gpu` sharing a GPU, each `share` of it): each model's
+    finished ones; else the images it trains (`epoch_images` an epoch; else the packing probe's) at its measured
+    speed, slowed by the trainings sharing its GPU, plus the most any finished training spent besides (start-up,
+    loading, the test); before any finished, the packing probe's training scaled by the model's speed against the
+    probed model's (the probe's own time where the speed is unknown); without a probe (`--gpus-per-trial` given),
+    only the least it takes, its images at its speed (`Deadline.floor`). Only trainings that ran on the same GPU
+    share teach anything (a row that does not say ran alone). Returns the guesses by model label."""
+    done = [r for r in rows if is_done(r) and ran_at(r, share)]
     deadline.learn_rows(done, final_kind)
     packing = read_summary(run.summary).get("packing_stage2") or {}
     measure = packing.get("measure") or {}
@@ -171,21 +176,30 @@ def expect_stage2(deadline: Deadline, run: RunDir, rows: list[dict[str, Any]], m
     probed = next((speed.get(str(m["label"])) for m in models if m["arch"] == probed_arch), None)
     per_epoch = epoch_images or (_positive(measure.get("epoch_s")) or 0.0) * (_positive(measure.get("img_s")) or 0.0)
     images = epochs * per_epoch
-    # one H200: walls were 38-59 s above images / speed for models 2x apart in speed, a fixed cost, not a share
-    beside = [float(r["wall_s"]) - images / speed[str(r["label"])] for r in done
+    # one H200, alone: walls were 38-59 s above images / speed for models 2x apart in speed, a fixed cost; shared,
+    # a training is taken to run at 1 / per_gpu of its speed (what MPS overlaps beyond that only shortens it)
+    beside = [float(r["wall_s"]) - per_gpu * images / speed[str(r["label"])] for r in done
               if images and speed.get(str(r["label"])) and _positive(r.get("wall_s"))]
     guesses = {}
     for m in models:
         label, own = str(m["label"]), speed.get(str(m["label"]))
         if own and beside:
-            guesses[label] = per_gpu * (max(beside) + images / own)
+            guesses[label] = max(max(beside), 0.0) + per_gpu * images / own
         elif base is not None:
             guesses[label] = base * probed / own if probed and own else base
         elif own and images:
-            deadline.floor(final_kind(m), per_gpu * images / own)
+            deadline.floor(final_kind(m), images / own)
         if label in guesses:
             deadline.guess(final_kind(m), guesses[label])
     return guesses
+
+
+def ran_at(row: Mapping[str, Any], share: float | None) -> bool:
+    """Whether a final.csv row's training had GPU `share` (None: any); a row that does not say ran alone (1)."""
+    try:
+        return share is None or abs(float(row.get("gpu_share") or 1.0) - share) < 1e-6
+    except (TypeError, ValueError):
+        return False
 
 
 def full_epoch_images(run: RunDir, batch: int) -> int | None:
@@ -198,7 +212,8 @@ def full_epoch_images(run: RunDir, batch: int) -> int | None:
 def expect_proxies(deadline: Deadline, run: RunDir, per_gpu: int) -> float | None:
     """Stage 2's proxies (of the models stage 1 did not score) run stage 1's plan: each is expected to take the
     slowest complete stage-1 trial, times the `per_gpu` trainings sharing a GPU now (a stage-1 trial that shared
-    one took longer alone, so this errs long). Returns the guess, or None where stage 1 finished no trial."""
+    one took longer alone, so this errs long). Returns the guess, or None where stage 1 finished no trial. Only for
+    a stage 1 that validated as often as stage 2's proxies do (every epoch), or scored at initialisation."""
     walls = [_positive(r.get("wall_s")) for r in read_table(run.trials, check=False) if is_done(r)]
     walls = [w for w in walls if w]
     if not walls:
@@ -282,9 +297,12 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
                  **{f"final_s{seed}": replace(final_plan(s, data, run, threads), seed=seed) for seed in final_seeds(s)}}
         start = time.time()
         # the probe's guess for the GPU share these trainings get: a resume may give --gpus-per-trial
+        share = slots.gpus if slots.gpus > 0 else None
+        recorder.gpu_share = share
         guesses = expect_stage2(deadline, run, recorder.rows(), models, s.final_epochs, slots.per_gpu,
-                                full_epoch_images(run, s.batch))
-        expect_proxies(deadline, run, slots.per_gpu)
+                                full_epoch_images(run, s.batch), share)
+        if proxy_plan(s, data, threads).eval_every_epoch or not get_proxy(s.proxy_score).trains:
+            expect_proxies(deadline, run, slots.per_gpu)
         if deadline.at is not None:
             log_expected(deadline, models, log)
         held = fit_grid(run_training, plans, trainings, slots, run, "stage2", recorder, s.verbose, schema.metric.name,

@@ -94,6 +94,8 @@ FIELDS: tuple[Any, ...] = (
     Field("gpu_peak_gb", float, "GB", doc="peak GPU memory allocated in the trial", tables=frozenset({TRIALS})),
     Field("checkpoint", str, doc="the final training's checkpoint", tables=frozenset({FINAL})),
     Field("seed", int, doc="training seed of a stage-2 row", tables=frozenset({FINAL}), reported=False),
+    Field("gpu_share", float, doc="the GPU fraction the training had (1: alone, 0.5: two to a GPU)",
+          tables=frozenset({FINAL}), reported=False),
     Field("train_img_s", float, "img/s", "max", doc="training images/s, measured alone on the GPU",
           tables=frozenset({FINAL}), reported=False),
     Field("infer_img_s", float, "img/s", "max", doc="inference images/s at batch 256, measured alone",

@@ -201,8 +201,9 @@ def test_once_a_training_ends_the_others_are_expected_as_its_fixed_cost_plus_the
     guesses = expect_stage2(Deadline.after(10), run, rows, models, 40, per_gpu=1)
     assert guesses["new"] == pytest.approx(max(320.0 - images / 1000, 170.0 - images / 2000) + images / 4000)
     assert guesses["new"] > (0.3 + 40 * 7.0 + 1.4) / 4  # what speed alone would have said
-    assert expect_stage2(Deadline.after(10), run, rows, models, 40, per_gpu=2)["new"] == pytest.approx(
-        2 * guesses["new"])
+    # trainings that ran alone (rows that do not say) teach nothing of two to a GPU: the probe's guess stands in
+    two = expect_stage2(Deadline.after(10), run, rows, models, 40, per_gpu=2, share=0.5)
+    assert two["new"] == pytest.approx(2 * (0.3 + 40 * 7.0 + 1.4) * 1000.0 / 4000.0)
 
 
 def test_a_floor_keeps_an_unknown_training_that_cannot_end_in_time_from_starting():
@@ -235,11 +236,22 @@ def test_without_a_probe_stage2_floors_models_by_their_images_then_learns_the_fi
     assert expect_stage2(d, run, rows, models, 40, per_gpu=1, epoch_images=16_896) == {}
     assert d.floors == pytest.approx({"final:deep": images / 1000, "final:fast": images / 4000})
     assert d.expected(final_kind(models[0])) is None
-    rows[0].update(status="complete", wall_s=images / 1000 + 40.0)
+    rows[0].update(status="complete", wall_s=images / 1000 + 40.0)  # alone: 40 s beside its images
     d = Deadline.after(10)
-    guesses = expect_stage2(d, run, rows, models, 40, per_gpu=2, epoch_images=16_896)
-    assert guesses == pytest.approx({"deep": 2 * (40 + images / 1000), "fast": 2 * (40 + images / 4000)})
+    guesses = expect_stage2(d, run, rows, models, 40, per_gpu=1, epoch_images=16_896, share=1.0)
+    assert guesses == pytest.approx({"deep": 40 + images / 1000, "fast": 40 + images / 4000})
     assert d.expected(final_kind(models[0])) == pytest.approx(images / 1000 + 40.0)  # its own wall
+    # two to a GPU: the alone wall teaches nothing; a training that ran at that share does, at half its speed
+    d = Deadline.after(10)
+    assert expect_stage2(d, run, rows, models, 40, per_gpu=2, epoch_images=16_896, share=0.5) == {}
+    assert d.expected(final_kind(models[0])) is None and d.floors["final:fast"] == pytest.approx(images / 4000)
+    rows[1].update(status="complete", wall_s=2 * images / 4000 + 50.0, gpu_share=0.5)
+    guesses = expect_stage2(Deadline.after(10), run, rows, models, 40, per_gpu=2, epoch_images=16_896, share=0.5)
+    assert guesses == pytest.approx({"deep": 50 + 2 * images / 1000, "fast": 50 + 2 * images / 4000})
+    # MPS overlapping more than half: what is beside the images never counts below zero
+    rows[1].update(wall_s=1.2 * images / 4000)
+    guesses = expect_stage2(Deadline.after(10), run, rows, models, 40, per_gpu=2, epoch_images=16_896, share=0.5)
+    assert guesses["deep"] == pytest.approx(2 * images / 1000)
 
 
 def test_stage2_proxies_are_expected_at_stage1s_slowest_complete_trial(tmp_path):
@@ -263,3 +275,24 @@ def test_a_full_epochs_images_come_from_the_training_frames_the_task_reported(tm
     assert full_epoch_images(run, 256) is None
     update_summary(run.summary, data={"frames": {"train": 17_000, "selection": 4_000}})
     assert full_epoch_images(run, 256) == 66 * 256  # the default preset's 34 subjects x 500 frames
+
+
+def test_final_csv_records_the_gpu_share_a_training_had(tmp_path):
+    """What `expect_stage2` filters on: written by the recorder as each training ends, read back as a number."""
+    from types import SimpleNamespace
+    from nas.final import FinalRecorder, ran_at
+    from nas.runs import RunDir, final_columns
+    from nas.schema import run_schema
+    run = RunDir(tmp_path / "search")
+    run.root.mkdir()
+    schema = run_schema("faces", "resnet_d")
+    models = [{"label": "resnet18d", "arch": "resnet18d", "kind": "baseline", "seed": 0}]
+    recorder = FinalRecorder(run, models, schema, final_columns(schema))
+    recorder.gpu_share = 0.5
+    trial = SimpleNamespace(config={"job": {"label": "resnet18d", "plan": "final_s0", "seed": 0}},
+                            last_result={"score": 120.0, "wall_s": 200.0, "epoch": 40})
+    recorder.on_trial_complete(0, [], trial)
+    (row,) = read_table(run.final)
+    assert float(row["gpu_share"]) == 0.5 and row["status"] == Status.COMPLETE.value
+    assert ran_at(row, 0.5) and not ran_at(row, 1.0) and ran_at(row, None)
+    assert ran_at({"gpu_share": ""}, 1.0) and not ran_at({"gpu_share": "x"}, 1.0)  # not said: alone
