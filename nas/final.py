@@ -166,7 +166,8 @@ def expect_stage2(deadline: Deadline, run: RunDir, rows: list[dict[str, Any]], m
     probed model's (the probe's own time where the speed is unknown); without a probe (`--gpus-per-trial` given),
     only the least it takes, its images at its speed (`Deadline.floor`). Only trainings that ran on the same GPU
     share teach anything (a row that does not say ran alone). Returns the guesses by model label."""
-    done = [r for r in rows if is_done(r) and ran_at(r, share)]
+    done = [r for r in rows if is_done(r) and same_share(r, share, unsaid=1.0)]
+    # a row from before gpu_share was recorded is taken as alone: if it shared its GPU, its wall only errs long
     deadline.learn_rows(done, final_kind)
     packing = read_summary(run.summary).get("packing_stage2") or {}
     measure = packing.get("measure") or {}
@@ -194,18 +195,10 @@ def expect_stage2(deadline: Deadline, run: RunDir, rows: list[dict[str, Any]], m
     return guesses
 
 
-def ran_at(row: Mapping[str, Any], share: float | None) -> bool:
-    """Whether a final.csv row's training had GPU `share` (None: any); a row that does not say ran alone (1)."""
-    try:
-        return share is None or abs(float(row.get("gpu_share") or 1.0) - share) < 1e-6
-    except (TypeError, ValueError):
-        return False
-
-
 def full_epoch_images(run: RunDir, batch: int) -> int | None:
     """Images an epoch of the full schedule trains (every training frame, in whole batches), from the frames the
     task reported in summary.json; None where it did not."""
-    frames = ((read_summary(run.summary).get("data") or {}).get("frames") or {}).get("train")
+    frames = _positive(((read_summary(run.summary).get("data") or {}).get("frames") or {}).get("train"))
     return epoch_images(int(frames), 1.0, batch) if frames else None
 
 
@@ -218,7 +211,7 @@ def expect_proxies(deadline: Deadline, run: RunDir, per_gpu: int) -> float | Non
     walls = [w for w in walls if w]
     if not walls:
         return None
-    deadline.guess("proxy", max(per_gpu, 1) * max(walls))
+    deadline.guess("proxy", per_gpu * max(walls))
     return deadline.expected("proxy")
 
 
@@ -246,13 +239,17 @@ def _positive(value: Any) -> float | None:
     return number if number > 0 else None
 
 
-def same_share(row: Mapping[str, Any], share: float | None) -> bool:
-    """Whether a finished row ran on the GPU share the next trainings get (a row or a stage that does not say
-    counts as the same): five trainings side by side each take ~5x as long as one alone."""
-    try:
-        return share is None or row.get("gpu_share") in (None, "") or abs(float(row["gpu_share"]) - share) < 1e-6
-    except (TypeError, ValueError):
+def same_share(row: Mapping[str, Any], share: float | None, unsaid: float | None = None) -> bool:
+    """Whether a finished row ran on the GPU share the next trainings get (`share` None: any): five trainings side by
+    side each take ~5x as long as one alone. A row that does not say had `unsaid` (None: counts as the same); one
+    whose share cannot be read teaches nothing."""
+    said = row.get("gpu_share")
+    if share is None or (said in (None, "") and unsaid is None):
         return True
+    try:
+        return abs(float(unsaid if said in (None, "") else said) - share) < 1e-6
+    except (TypeError, ValueError):
+        return False
 
 
 def stage2_jobs(s: SearchSettings, models: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

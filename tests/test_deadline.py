@@ -280,7 +280,7 @@ def test_a_full_epochs_images_come_from_the_training_frames_the_task_reported(tm
 def test_final_csv_records_the_gpu_share_a_training_had(tmp_path):
     """What `expect_stage2` filters on: written by the recorder as each training ends, read back as a number."""
     from types import SimpleNamespace
-    from nas.final import FinalRecorder, ran_at
+    from nas.final import FinalRecorder, same_share
     from nas.runs import RunDir, final_columns
     from nas.schema import run_schema
     run = RunDir(tmp_path / "search")
@@ -294,5 +294,5 @@ def test_final_csv_records_the_gpu_share_a_training_had(tmp_path):
     recorder.on_trial_complete(0, [], trial)
     (row,) = read_table(run.final)
     assert float(row["gpu_share"]) == 0.5 and row["status"] == Status.COMPLETE.value
-    assert ran_at(row, 0.5) and not ran_at(row, 1.0) and ran_at(row, None)
-    assert ran_at({"gpu_share": ""}, 1.0) and not ran_at({"gpu_share": "x"}, 1.0)  # not said: alone
+    assert same_share(row, 0.5, 1.0) and not same_share(row, 1.0, 1.0) and same_share(row, None, 1.0)
+    assert same_share({"gpu_share": ""}, 1.0, 1.0) and not same_share({"gpu_share": "x"}, 1.0, 1.0)  # not said: alone

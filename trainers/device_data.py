@@ -61,4 +61,3 @@ def subset(n: int, fraction: float | None = None, limit: int | None = None, seed
     if k >= n:
         return np.arange(n, dtype=np.int64)
     return np.sort(np.random.default_rng([seed, n, k]).choice(n, size=k, replace=False)).astype(np.int64)
-

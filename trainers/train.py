@@ -23,7 +23,6 @@ from kit.config import option
 from kit.config import seed as seed_type
 from trainers.augment import AugmentConfig, prepare_batch
 from trainers.checkpoint import CHECKPOINT_NAME, check_topology, load_checkpoint, save_checkpoint
-from trainers.dataset import epoch_images
 from trainers.device_data import DeviceData, subset
 from trainers.errors import CheckpointError, ConfigError, DivergedError
 from trainers.evaluate import Predictor, autocast, score_split
@@ -213,7 +212,7 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
         raise ConfigError("the cache holds no training frames")
     train_local = subset(len(train_src), config.train_fraction, seed=config.seed)
     batch = min(config.batch, len(train_local))
-    steps_per_epoch = epoch_images(len(train_src), config.train_fraction, config.batch) // batch
+    steps_per_epoch = len(train_local) // batch
     total_steps = steps_per_epoch * config.epochs
     schedule = jmlr_schedule(config.lr, batch, total_steps, config.warmup_steps)
     val_src = data.source(config.val_split) if config.val_split in data.rows else None
