@@ -101,6 +101,9 @@ def stage2_text(run: Run) -> str:
 
 
 FIDELITY = {
+    "unclear": "whether the proxy ranks these models as full training does cannot be told from chance (p at least "
+               "0.05, or a 95% interval that includes zero): on this run its ranking cannot be trusted to pick the "
+               "best architecture",
     "reversed": "the proxy ranked these models mostly in the reverse order of full training: on this run its "
                 "ranking cannot be trusted to pick the best architecture",
     "none": "the proxy ranking shows no agreement with full training: on this run it cannot be trusted to pick the "
@@ -110,17 +113,29 @@ FIDELITY = {
     "good": "the proxy ranking agrees well with full training"}
 
 
-SHORT = {"reversed": "is mostly reversed by full training", "none": "does not agree with full training",
+SHORT = {"unclear": "cannot be told from chance", "reversed": "is mostly reversed by full training", "none": "does not agree with full training",
          "weak": "agrees weakly with full training", "moderate": "agrees moderately with full training",
          "good": "agrees well with full training"}
 
 
-def _fidelity(tau: float) -> str:
-    """A word for a Kendall tau between proxy and full scores."""
+def _fidelity(fit: dict) -> str:
+    """A word for a Kendall tau between proxy and full scores: "unclear" where its interval includes zero."""
+    lo, hi, p, tau = fit.get("kendall_lo"), fit.get("kendall_hi"), fit.get("kendall_p"), fit["kendall_tau"]
+    if p is None or not p < 0.05 or (lo is not None and lo <= 0 <= hi):
+        return "unclear"
     for word, upper in (("reversed", -0.4), ("none", 0.2), ("weak", 0.4), ("moderate", 0.7)):
         if tau < upper:
             return word
     return "good"
+
+
+def _tau_interval(fit: dict) -> str:
+    """Kendall tau's p-value and, where there is one, its bootstrap interval, as text."""
+    lo, hi, p = fit.get("kendall_lo"), fit.get("kendall_hi"), fit.get("kendall_p")
+    if p is None:
+        return ""
+    interval = "" if lo is None else f"95% interval {lo:+.2f} to {hi:+.2f} resampling models, "
+    return f"{interval}p = {p:.2g}"
 
 
 def _ablation_short(run: Run) -> list[str]:
@@ -144,8 +159,8 @@ def in_short(run: Run) -> str:
         parts = _ablation_short(run) if run.kind == "ablation" else in_short_search(run, is_toy(run))
     fit = proxy_fidelity(run) if run.kind == "search" else {"kendall_tau": None}
     if fit["kendall_tau"] is not None:
-        parts.append(f"the proxy's ranking {SHORT[_fidelity(fit['kendall_tau'])]} "
-                     f"(Kendall tau {fit['kendall_tau']:+.2f} over {fit['models']} models)")
+        parts.append(f"the proxy's ranking {SHORT[_fidelity(fit)]} "
+                     f"(Kendall tau {fit['kendall_tau']:+.2f} over {fit['models']} models, {_tau_interval(fit)})")
     return f"**In short:** {'; '.join(parts)}." if parts else ""
 
 
@@ -155,8 +170,8 @@ def proxy_text(run: Run) -> str:
     n, tau, rho = fit["models"], fit["kendall_tau"], fit["spearman_rho"]
     if tau is None:
         return f"Proxy fidelity: only {n} stage-2 model(s) have both a proxy and a full score, too few to rank."
-    text = (f"Proxy fidelity over the {n} stage-2 models: Kendall tau {tau:+.2f}, Spearman rho {rho:+.2f}; "
-            f"{FIDELITY[_fidelity(tau)]}.")
+    text = (f"Proxy fidelity over the {n} stage-2 models: Kendall tau {tau:+.2f} ({_tau_interval(fit)}), "
+            f"Spearman rho {rho:+.2f}; {FIDELITY[_fidelity(fit)]}.")
     if n <= 6:
         text += (f" With {n} models one swapped pair moves tau by {4 / (n * (n - 1)):.2f}, so these values are "
                  "very uncertain.")
@@ -178,16 +193,19 @@ def _proxy_choice(run: Run) -> str:
     training."""
     from nas.proxies import get_proxy, history_proxies
     names = [p for p in history_proxies() if f"proxy_{p}" in run.final.columns]
-    taus = {p: proxy_fidelity(run, f"proxy_{p}")["kendall_tau"] for p in names}
-    if len(taus) < 2 or any(t is None for t in taus.values()):
+    fits = {p: proxy_fidelity(run, f"proxy_{p}") for p in names}
+    if len(fits) < 2 or any(f["kendall_tau"] is None for f in fits.values()):
         return ""
-    which = "Both proxies were" if len(taus) == 2 else f"All {len(taus)} proxies were"
+    which = "Both proxies were" if len(fits) == 2 else f"All {len(fits)} proxies were"
     text = f" {which} recorded for every stage-2 model: " + _and(
-        [f"{get_proxy(p).label} gives Kendall tau {t:+.2f}" for p, t in taus.items()]) + "; "
-    if max(taus.values()) - min(taus.values()) < 1e-9:
-        return text + "they rank these models equally well."
-    better = max(taus, key=taus.get)
-    return text + f"{get_proxy(better).label} ranked them better on this run (`--proxy-score {better}`)."
+        [f"{get_proxy(p).label} gives Kendall tau {f['kendall_tau']:+.2f} ({_tau_interval(f)})"
+         for p, f in fits.items()]) + "; "
+    agreeing = {p: f["kendall_tau"] for p, f in fits.items() if _fidelity(f) != "unclear" and f["kendall_tau"] > 0}
+    if not agreeing:
+        return text + "none of them ranks these models measurably better than chance."
+    better = max(agreeing, key=agreeing.get)
+    return text + (f"{get_proxy(better).label} ranked them best on this run (`--proxy-score {better}`; the difference "
+                   "between the proxies is not tested).")
 
 
 def _ablation_line(run: Run, key: str, toy: bool) -> str:

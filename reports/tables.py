@@ -253,7 +253,27 @@ def proxy_fidelity(run: Run, proxy: str = "proxy_score") -> dict[str, Any]:
     flip = proxy == "proxy_score" and higher_is_better(run)
     clean = [{k: (None if isinstance(v, float) and math.isnan(v) else -v if flip and k == proxy else v)
               for k, v in r.items()} for r in rows]
-    return rank_correlation(clean, proxy)
+    fit = rank_correlation(clean, proxy)
+    fit.update(_tau_uncertainty(clean, proxy) if fit["kendall_tau"] is not None else {})
+    return fit
+
+
+# below this many models a percentile bootstrap of tau collapses (resamples repeat models, whose tied pairs tau-b
+# drops: 3 models in perfect order give the interval 1.00 to 1.00), so only the exact p-value is given
+MIN_TAU_BOOTSTRAP = 8
+
+
+def _tau_uncertainty(rows: list[dict[str, Any]], proxy: str) -> dict[str, float | None]:
+    """Kendall tau's two-sided p-value (scipy: exact for few models without ties) and, from MIN_TAU_BOOTSTRAP
+    models on, its percentile bootstrap 95 % interval resampling models."""
+    from scipy import stats
+
+    from nas.stats import bootstrap_interval, kendall
+    kept = [r for r in rows if r.get(proxy) is not None and r.get("score") is not None]
+    x, y = [r[proxy] for r in kept], [r["score"] for r in kept]
+    lo, hi = bootstrap_interval(x, y, kendall) if len(kept) >= MIN_TAU_BOOTSTRAP else (math.nan, math.nan)
+    return {"kendall_p": float(stats.kendalltau(x, y).pvalue),
+            "kendall_lo": None if math.isnan(lo) else lo, "kendall_hi": None if math.isnan(hi) else hi}
 
 
 def failures(run: Run) -> pd.DataFrame:
