@@ -4,6 +4,7 @@ and a first Ctrl-C (SIGINT or SIGTERM) that stops the whole run cleanly.
 A run that stops at its `--time-limit` (`nas.deadline`) lets its running trainings finish, records `paused` in
 summary.json, says how to resume, and exits with code 75. On an interrupt nothing moves on to a next stage: Ray's processes are ended, summary.json records the
 interruption (stage and time; `--resume` keeps the list), and one line says how to resume; exit code 130.
+The stop takes at most STOP_GRACE_S: a driver still inside Ray's shutdown by then says the same line and ends itself.
 Ray Tune's own SIGINT handler, which would end only the current `Tuner.fit` and let the driver go on, is off.
 """
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
+import threading
 import time
 from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from kit.cli import INTERRUPTED
 from kit.errors import ToolkitError
 from kit.lock import run_lock
 from nas.deadline import PAUSED_EXIT, Paused
@@ -35,6 +39,10 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 _BEFORE_CONFIG = {".lock", "study.db", "study.db-journal", "study.db-wal", "study.db-shm"}
 # a run needs room for its tables, the study and the first checkpoints: less is refused before Ray starts
 MIN_FREE_BYTES = 64 << 20
+# an interrupted driver records the stop and shuts Ray down within this, or ends itself: a SIGTERM to the process
+# group ends a local instance's GCS too, and Ray's core worker aborts the driver (exit 1, no resume line) when its
+# GCS has been gone for 60 s, which a slow shutdown on a loaded machine reached (CI, 2 cores)
+STOP_GRACE_S = 30.0
 
 
 def _study_is_empty(db: Path) -> bool:
@@ -121,12 +129,15 @@ def driving(run: RunDir, command: str, resume: str) -> Iterator[None]:
                 _stop_ray()
                 raise Paused(f"paused at the time limit ({exc}): resume with `{resume}`") from None
             except KeyboardInterrupt:
+                last = f"interrupted: resume with `{resume}`"
+                ending = _end_within(STOP_GRACE_S, f"{command}: {last}", INTERRUPTED)
                 with _signals_held():  # `timeout`, schedulers and Ctrl-C signal a process and its group: two at once
                     stage = next((k for k, v in read_summary(run.summary).items() if v == "running"), "start")
                     update_summary(run.summary, interrupted={"stage": stage, "at": _now()},
                                    **{stage: "interrupted"} if stage != "start" else {})
                 _stop_ray()
-                raise Interrupted(f"interrupted: resume with `{resume}`") from None
+                ending.cancel()
+                raise Interrupted(last) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
 
@@ -141,6 +152,18 @@ def _signals_held() -> Iterator[None]:
         for signum, handler in held.items():
             if handler is not None:  # None: not set from Python, nothing to put back
                 signal.signal(signum, handler)
+
+
+def _end_within(seconds: float, line: str, code: int) -> threading.Timer:
+    """Arm the end of a stopping driver: unless cancelled within `seconds`, print `line` and exit with `code`
+    (what finished is on disk already; the guard ends what is left of a local Ray instance)."""
+    def end() -> None:
+        print(line, file=sys.stderr, flush=True)
+        os._exit(code)  # the main thread is stuck in Ray's shutdown: exit hooks would wait on the same Ray
+    timer = threading.Timer(seconds, end)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def _stop_ray() -> None:

@@ -98,3 +98,29 @@ def test_ctrl_c_stops_the_search_and_resume_finishes_it(tiny_cache, tmp_path, ra
     assert len([r for r in after.values() if r["status"] != "interrupted"]) == 6
     for number, row in done.items():
         assert after[number] == row
+
+
+_HUNG_SHUTDOWN = """
+import sys, time, ray
+from pathlib import Path
+import nas.driver as driver
+from nas.runs import RunDir
+driver.STOP_GRACE_S = 1.0
+ray.is_initialized = lambda: True
+ray.shutdown = lambda: time.sleep(120)  # as Ray's shutdown waiting on a GCS that a SIGTERM to the group ended
+folder = Path(sys.argv[1])
+folder.mkdir()
+with driver.driving(RunDir(folder), "nas-ablate", "nas-ablate --resume"):
+    raise KeyboardInterrupt
+"""
+
+
+def test_an_interrupted_driver_whose_ray_shutdown_hangs_still_ends_with_its_resume_line(tmp_path):
+    start = time.time()
+    proc = subprocess.run([sys.executable, "-c", _HUNG_SHUTDOWN, str(tmp_path / "run")], capture_output=True,
+                          text=True, timeout=100)
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "nas-ablate: interrupted: resume with `nas-ablate --resume`"
+    assert time.time() - start < 60  # ended by the grace, not by the shutdown's end
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["interrupted"]["stage"] == "start"  # recorded before the driver ended itself
