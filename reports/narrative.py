@@ -113,13 +113,15 @@ FIDELITY = {
     "good": "the proxy ranking agrees well with full training"}
 
 
-SHORT = {"unclear": "cannot be told from chance", "reversed": "is mostly reversed by full training", "none": "does not agree with full training",
+SHORT = {"unclear": "cannot be told from chance", "reversed": "is mostly reversed by full training",
+         "none": "does not agree with full training",
          "weak": "agrees weakly with full training", "moderate": "agrees moderately with full training",
          "good": "agrees well with full training"}
 
 
 def _fidelity(fit: dict) -> str:
-    """A word for a Kendall tau between proxy and full scores: "unclear" where its interval includes zero."""
+    """A word for a Kendall tau between proxy and full scores: "unclear" where p >= 0.05 or its interval includes
+    zero."""
     lo, hi, p, tau = fit.get("kendall_lo"), fit.get("kendall_hi"), fit.get("kendall_p"), fit["kendall_tau"]
     if p is None or not p < 0.05 or (lo is not None and lo <= 0 <= hi):
         return "unclear"

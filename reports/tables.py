@@ -269,7 +269,8 @@ def _tau_uncertainty(rows: list[dict[str, Any]], proxy: str) -> dict[str, float 
     from scipy import stats
 
     from nas.stats import bootstrap_interval, kendall
-    kept = [r for r in rows if r.get(proxy) is not None and r.get("score") is not None]
+    kept = [r for r in rows if r.get(proxy) is not None and r.get("score") is not None
+            and math.isfinite(float(r[proxy])) and math.isfinite(float(r["score"]))]  # as rank_correlation keeps
     x, y = [r[proxy] for r in kept], [r["score"] for r in kept]
     lo, hi = bootstrap_interval(x, y, kendall) if len(kept) >= MIN_TAU_BOOTSTRAP else (math.nan, math.nan)
     return {"kendall_p": float(stats.kendalltau(x, y).pvalue),
