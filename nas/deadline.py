@@ -35,6 +35,7 @@ class Deadline:
     walls: dict[str, list[float]] = field(default_factory=dict)
     guesses: dict[str, float] = field(default_factory=dict)
     floors: dict[str, float] = field(default_factory=dict)
+    fixed_s: float = 0.0  # a training's time besides its epochs (start-up, loading, the test): a resumed one pays it
 
     @classmethod
     def after(cls, minutes: float | None) -> "Deadline":
@@ -71,13 +72,24 @@ class Deadline:
             return max(self.walls[kind])
         return self.guesses.get(kind)
 
-    def allows(self, kind: str) -> bool:
-        """Whether a training of `kind` started now should end before the deadline."""
+    def remaining(self, kind: str, left: float = 1.0) -> float | None:
+        """How long a training of `kind` with the share `left` of its epochs still to run (resumed from a
+        checkpoint) is expected to take: its fixed cost in full, its epochs in proportion; None when nothing tells."""
+        expected = self.expected(kind)
+        if expected is None or left >= 1.0:
+            return expected
+        fixed = min(self.fixed_s, expected)
+        return fixed + max(left, 0.0) * (expected - fixed)
+
+    def allows(self, kind: str, left: float = 1.0) -> bool:
+        """Whether a training of `kind` started now, with the share `left` of its epochs still to run, should end
+        before the deadline."""
         if self.at is None:
             return True
-        now, expected = time.time(), self.expected(kind)
+        now, expected = time.time(), self.remaining(kind, left)
         if expected is None:
-            if kind in self.floors and now + MARGIN * self.floors[kind] + SLACK_S > self.at:
+            floor = self.floors.get(kind)
+            if floor is not None and now + MARGIN * floor * min(max(left, 0.0), 1.0) + SLACK_S > self.at:
                 return False
             return now < self.started + UNKNOWN_SHARE * (self.at - self.started)
         return now + MARGIN * expected + SLACK_S <= self.at
@@ -95,19 +107,21 @@ def probe_guess(measure: Mapping[str, Any], epochs: int, validations: int, per_g
 class JobQueue(Searcher):
     """Ray Tune searcher that hands out a fixed list of jobs in order (stage 2, `nas-fidelity`), passing over one
     that would not end before the deadline for the next that would (a short training fills the time a long one
-    cannot use); when none would, Tune lets the running trials finish and stops."""
+    cannot use); when none would, Tune lets the running trials finish and stops. `left(job)` is the share of its
+    epochs a job has still to run (one resumed from a checkpoint: less than 1)."""
 
-    def __init__(self, jobs: list[dict[str, Any]], deadline: Deadline, kind: Callable[[Mapping[str, Any]], str]
-                 ) -> None:
+    def __init__(self, jobs: list[dict[str, Any]], deadline: Deadline, kind: Callable[[Mapping[str, Any]], str],
+                 left: Callable[[Mapping[str, Any]], float] = lambda job: 1.0) -> None:
         super().__init__()
-        self._jobs, self._deadline, self._kind = list(jobs), deadline, kind
+        self._jobs, self._deadline, self._kind, self._left = list(jobs), deadline, kind, left
         self._running: dict[str, dict[str, Any]] = {}
         self.held = 0  # jobs left unstarted because of the deadline
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         if not self._jobs:
             return Searcher.FINISHED
-        fits = next((i for i, job in enumerate(self._jobs) if self._deadline.allows(self._kind(job))), None)
+        fits = next((i for i, job in enumerate(self._jobs)
+                     if self._deadline.allows(self._kind(job), self._left(job))), None)
         if fits is None:
             self.held = len(self._jobs)
             return Searcher.FINISHED
@@ -118,6 +132,7 @@ class JobQueue(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         job = self._running.pop(trial_id, None)
         if job is not None and result and not error and not result.get("failed"):
+            # a resumed training's wall_s counts its checkpoint's time too: a whole training's, as learnt
             self._deadline.learn(self._kind(job), result.get("wall_s"))
 
     # Resume rebuilds the queue from the run's tables, not from a pickle of this object.

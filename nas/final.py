@@ -25,6 +25,7 @@ from nas.search import proxy_plan, session_name
 from nas.settings import SearchSettings
 from nas.trial import SPEED_KEYS, TrialPlan, run_speed, run_training
 from trainers.dataset import epoch_images
+from trainers.progress import fraction_left
 
 # Full trainings write their checkpoint every 5th epoch (and after the last), not every epoch: on one H200, 40-epoch
 # trainings alone spent 39-59 s beyond their images at their measured speed, more the more parameters (18.6 M: 39 s,
@@ -104,11 +105,13 @@ def is_done(row: dict[str, Any]) -> bool:
 
 def fit_grid(trainable: Callable[..., None], plans: dict[str, Any], jobs: list[dict[str, Any]], slots: Slots,
              run: RunDir, stage: str, recorder: tune.Callback, verbose: bool = False, metric: str | None = "score",
-             deadline: Deadline | None = None, kind: Callable[[Mapping[str, Any]], str] = lambda job: "job") -> int:
+             deadline: Deadline | None = None, kind: Callable[[Mapping[str, Any]], str] = lambda job: "job",
+             left: Callable[[Mapping[str, Any]], float] = lambda job: 1.0) -> int:
     """Run each job as one Ray Tune trial of `trainable` (spread over the GPUs), recorded by `recorder`, with one
-    line of progress (or Ray Tune's own output with `verbose`); none starts that would not end before `deadline`.
+    line of progress (or Ray Tune's own output with `verbose`); none starts that would not end before `deadline`
+    (`left(job)`: the share of its epochs a job resumed from a checkpoint has still to run).
     Returns how many jobs were left unstarted for the deadline."""
-    queue = JobQueue(jobs, deadline or Deadline(), kind)
+    queue = JobQueue(jobs, deadline or Deadline(), kind, left)
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, plans=plans), slots.resources()),
         tune_config=tune.TuneConfig(search_alg=queue, num_samples=len(jobs), max_concurrent_trials=slots.concurrent,
@@ -192,6 +195,8 @@ def expect_stage2(deadline: Deadline, run: RunDir, rows: list[dict[str, Any]], m
             deadline.floor(final_kind(m), images / own)
         if label in guesses:
             deadline.guess(final_kind(m), guesses[label])
+    if beside:
+        deadline.fixed_s = max(max(beside), 0.0)
     return guesses
 
 
@@ -213,6 +218,19 @@ def expect_proxies(deadline: Deadline, run: RunDir, per_gpu: int) -> float | Non
         return None
     deadline.guess("proxy", per_gpu * max(walls))
     return deadline.expected("proxy")
+
+
+def resumable(run: RunDir, jobs: list[dict[str, Any]], log=print) -> dict[str, float]:
+    """The share of its epochs each training with a checkpoint under final/ has still to run, by folder; one line
+    each saying so (a time limit expects it to take only those epochs)."""
+    left = {}
+    for job in jobs:
+        share = fraction_left(run.root / "final" / job["dir"]) if job.get("dir") else 1.0
+        if share < 1.0:
+            left[job["dir"]] = share
+            log(f"stage 2: {job['label']} seed {job.get('seed')} resumes from its checkpoint, {share:.0%} of its "
+                "epochs left")
+    return left
 
 
 def log_expected(deadline: Deadline, models: list[dict[str, Any]], log=print) -> None:
@@ -300,10 +318,11 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
                                 full_epoch_images(run, s.batch), share)
         if proxy_plan(s, data, threads).eval_every_epoch or not get_proxy(s.proxy_score).trains:
             expect_proxies(deadline, run, slots.per_gpu)
+        left = resumable(run, trainings, log)
         if deadline.at is not None:
             log_expected(deadline, models, log)
         held = fit_grid(run_training, plans, trainings, slots, run, "stage2", recorder, s.verbose, schema.metric.name,
-                        deadline, final_kind)
+                        deadline, final_kind, lambda job: left.get(job.get("dir"), 1.0))
         log(f"stage 2 took {time.time() - start:.0f} s")
         if held:
             update_summary(run.summary, stage2="paused")

@@ -296,3 +296,63 @@ def test_final_csv_records_the_gpu_share_a_training_had(tmp_path):
     assert float(row["gpu_share"]) == 0.5 and row["status"] == Status.COMPLETE.value
     assert same_share(row, 0.5, 1.0) and not same_share(row, 1.0, 1.0) and same_share(row, None, 1.0)
     assert same_share({"gpu_share": ""}, 1.0, 1.0) and not same_share({"gpu_share": "x"}, 1.0, 1.0)  # not said: alone
+
+
+def test_a_resumed_training_is_expected_to_take_its_fixed_cost_and_the_epochs_it_has_left():
+    d = Deadline(at=time.time() + 200, started=time.time(), fixed_s=23.0)
+    d.learn("full", 518.0)  # the default preset's slowest control alone on one H200
+    assert d.remaining("full") == 518.0
+    assert d.remaining("full", 0.25) == pytest.approx(23.0 + 0.25 * (518.0 - 23.0))
+    assert not d.allows("full") and d.allows("full", 0.25)  # 1.15 * 146.75 + 10 < 200 s
+    assert d.remaining("unknown", 0.25) is None
+
+
+def test_job_queue_starts_a_resumable_training_that_fits_in_what_it_has_left():
+    d = Deadline(at=time.time() + 200, started=time.time(), fixed_s=20.0)
+    d.guess("long", 500.0)
+    jobs = [{"label": "fresh", "dir": "a"}, {"label": "cut", "dir": "b"}]
+    q = JobQueue(jobs, d, lambda j: "long", lambda j: {"b": 0.25}.get(j["dir"], 1.0))
+    assert q.suggest("t1") == {"job": jobs[1]}
+    assert q.suggest("t2") == Searcher.FINISHED and q.held == 1
+
+
+def test_fraction_left_reads_the_record_beside_a_checkpoint(tmp_path):
+    from trainers.progress import CHECKPOINT_NAME, PROGRESS_NAME, fraction_left, write_progress
+
+    assert fraction_left(tmp_path / "missing") == 1.0
+    write_progress(tmp_path, 30, 40, 400.0)
+    assert fraction_left(tmp_path) == 1.0  # a record without its checkpoint resumes nothing
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"")
+    assert fraction_left(tmp_path) == 0.25
+    for text in ["{", '{"epoch": 50, "epochs": 40}', '{"epochs": 40}', '{"epoch": 1, "epochs": 0}']:
+        (tmp_path / PROGRESS_NAME).write_text(text)
+        assert fraction_left(tmp_path) == 1.0  # unreadable or impossible: a whole training is the safe guess
+
+
+def test_a_finished_training_records_all_its_epochs(trained_run):
+    from trainers.progress import fraction_left
+
+    run, _ = trained_run
+    assert fraction_left(run) == 0.0
+
+
+def test_stage2_knows_which_trainings_resume_and_their_fixed_cost(tmp_path):
+    from nas.final import expect_stage2, resumable
+    from nas.runs import RunDir
+    from trainers.progress import CHECKPOINT_NAME, write_progress
+
+    run = RunDir(tmp_path)
+    (tmp_path / "final" / "m1-s1").mkdir(parents=True)
+    (tmp_path / "final" / "m1-s1" / CHECKPOINT_NAME).write_bytes(b"")
+    write_progress(tmp_path / "final" / "m1-s1", 30, 40, 300.0)
+    jobs = [{"label": "m1", "seed": 0, "dir": "m1"}, {"label": "m1", "seed": 1, "dir": "m1-s1"},
+            {"label": "m1", "plan": "proxy"}]
+    lines = []
+    assert resumable(run, jobs, lines.append) == {"m1-s1": 0.25}
+    assert lines == ["stage 2: m1 seed 1 resumes from its checkpoint, 25% of its epochs left"]
+    # m1 trained 40 x 1000 images at 400 img/s alone in 124 s: 24 s besides its epochs
+    rows = [{"label": "m1", "seed": 0, "status": "complete", "wall_s": 124.0, "train_img_s": 400.0}]
+    d = Deadline(at=time.time() + 100)
+    expect_stage2(d, run, rows, [{"label": "m1", "arch": "x"}], 40, 1, epoch_images=1000)
+    assert d.fixed_s == pytest.approx(24.0)
+    assert d.remaining("final:m1", 0.25) == pytest.approx(24.0 + 0.25 * 100.0)

@@ -13,11 +13,11 @@ import torch.nn as nn
 from search_spaces import DEFAULT_SPACE, SearchSpaceError
 from kit.atomic import atomic_write
 from trainers.errors import CheckpointError
+from trainers.progress import CHECKPOINT_NAME
 from trainers.model import build_jmlr
 
 FORMAT = "face-nas/jmlr-checkpoint"
 VERSION = 1
-CHECKPOINT_NAME = "last.pt"
 _KEYS = ("format", "version", "arch", "num_verts", "res", "topology", "config", "epoch", "model")
 
 

@@ -27,6 +27,7 @@ from trainers.device_data import DeviceData, subset
 from trainers.errors import CheckpointError, ConfigError, DivergedError
 from trainers.evaluate import Predictor, autocast, score_split
 from trainers.feeder import MODES, overlapped, resolve_device
+from trainers.progress import write_progress
 from trainers.losses import JMLRLoss, LossWeights
 from trainers.model import OUTPUTS_PER_VERTEX, build_jmlr, split_outputs
 from trainers.schedule import jmlr_schedule
@@ -285,6 +286,7 @@ def train(config: TrainConfig, data: Any, out_dir: "str | Path | None" = None,
                             topology=topo.signature(), config=config.to_json(), epoch=epoch + 1,
                             model=model.state_dict(), optimizer=optimizer.state_dict(), history=history,
                             wall_s=time.perf_counter() - wall0)
+            write_progress(out, epoch + 1, config.epochs, time.perf_counter() - wall0)
         if out:
             write_csv(out / "history.csv", history)
         if on_epoch:
