@@ -204,7 +204,7 @@ def run_ablation(s: AblateSettings, run: RunDir, data: Path, cluster: tuple[int,
         log(f"ablation trainings took {time.time() - start:.0f} s")
         if held:
             update_summary(run.summary, ablation="paused")
-            raise Paused(f"ablation: {held} of {len(trainings)} trainings left at the time limit")
+            raise Paused(f"ablation: {held.of(len(trainings), 'trainings')}")
     rows = {r["label"]: r for r in recorder.rows()}
     ensembles = []
     for r in pending(True):

@@ -96,7 +96,7 @@ def ablate(settings: Any, resuming: bool, run_dir: Any, task: Any, ref: str, tit
     from nas.cli import print_comparison
     from nas.cluster import cluster_size
     from nas.driver import begin_given_data
-    data = begin_given_data("nas-ablate", settings, run_dir, task, resuming, settings.res)
+    data = begin_given_data("nas-ablate", settings, run_dir, task, resuming, settings.res, deadline)
     print(f"nas-ablate: searched architecture {settings.searched}")
     rows = run_ablation(settings, run_dir, data, cluster_size(), deadline=deadline)
     print_comparison(rows, task.metric, ref=ref, title=title)

@@ -121,6 +121,8 @@ def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, r
         write_yaml(run_dir.config, settings.to_dict())
     record_mps(run_dir, mps)
     print(f"nas-search: run folder {run_dir.root}")
+    if deadline is not None and deadline.at is not None:
+        print(f"nas-search: {deadline.describe()}")
     task = get_task(settings.task)
     with progress() as start:
         data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=settings.data_res, seed=settings.seed,

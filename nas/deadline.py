@@ -12,12 +12,26 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from ray.tune.search import Searcher
 
 class Paused(Exception):
     """The driver stopped at its time limit with work left; the message says what is left."""
+
+
+class Held(NamedTuple):
+    """The jobs a driver left unstarted for its time limit, and why (what the nearest to fitting needed)."""
+
+    count: int = 0
+    why: str = ""
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def of(self, total: int, what: str) -> str:
+        """'N of TOTAL WHAT left at the time limit; why'."""
+        return f"{self.count} of {total} {what} left at the time limit" + (f"; {self.why}" if self.why else "")
 
 
 PAUSED_EXIT = 75  # sysexits' EX_TEMPFAIL: stopped at its time limit, to be resumed
@@ -88,11 +102,38 @@ class Deadline:
             return True
         now, expected = time.time(), self.remaining(kind, left)
         if expected is None:
-            floor = self.floors.get(kind)
-            if floor is not None and now + MARGIN * floor * min(max(left, 0.0), 1.0) + SLACK_S > self.at:
+            if self._floor_too_long(kind, left, now):
                 return False
             return now < self.started + UNKNOWN_SHARE * (self.at - self.started)
         return now + MARGIN * expected + SLACK_S <= self.at
+
+    def _floor(self, kind: str, left: float) -> float | None:
+        """The least the share `left` of a training of `kind` takes, where only that is known."""
+        floor = self.floors.get(kind)
+        return None if floor is None else floor * min(max(left, 0.0), 1.0)
+
+    def _floor_too_long(self, kind: str, left: float, now: float) -> bool:
+        floor = self._floor(kind, left)
+        return floor is not None and self.at is not None and now + MARGIN * floor + SLACK_S > self.at
+
+    def describe(self) -> str:
+        """What the limit means, for the log at a driver's start ('' without one)."""
+        if self.at is None:
+            return ""
+        return (f"time limit {(self.at - self.started) / 60:.2f} min: a training starts only if {MARGIN:g} x its "
+                f"expected seconds + {SLACK_S:.0f} s fit before {time.strftime('%H:%M:%S', time.localtime(self.at))}")
+
+    def shortfall(self, kind: str, left: float = 1.0, name: str | None = None) -> str:
+        """Why a training of `kind` (called `name`) may not start now: what it needs against what is left."""
+        name, now = name or kind, time.time()
+        spare = f"{max(self.at - now, 0.0):.0f} s were left" if self.at is not None else "no limit"
+        expected = self.remaining(kind, left)
+        if expected is not None:
+            return (f"{name} needs {MARGIN * expected + SLACK_S:.0f} s = {MARGIN:g} x {expected:.0f} s expected + "
+                    f"{SLACK_S:.0f} s, {spare}")
+        if self._floor_too_long(kind, left, now):
+            return f"{name} takes at least {self._floor(kind, left):.0f} s, {spare}"
+        return f"{name} has no expected duration and the first {UNKNOWN_SHARE:.0%} of the limit had passed"
 
 
 def probe_guess(measure: Mapping[str, Any], epochs: int, validations: int, per_gpu: int) -> float | None:
@@ -116,14 +157,27 @@ class JobQueue(Searcher):
         self._jobs, self._deadline, self._kind, self._left = list(jobs), deadline, kind, left
         self._running: dict[str, dict[str, Any]] = {}
         self.held = 0  # jobs left unstarted because of the deadline
+        self.why = ""  # then: what the nearest to fitting of them needed against what was left
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        if not self._jobs:
-            return Searcher.FINISHED
+    def first_fit(self) -> int | None:
+        """The index of the first job that would end before the deadline; None (and `held`, `why` set) if none."""
         fits = next((i for i, job in enumerate(self._jobs)
                      if self._deadline.allows(self._kind(job), self._left(job))), None)
-        if fits is None:
+        if fits is None and self._jobs:
             self.held = len(self._jobs)
+            nearest = min(self._jobs, key=self._need)
+            self.why = self._deadline.shortfall(self._kind(nearest), self._left(nearest),
+                                                nearest.get("dir") or nearest.get("label"))
+        return fits
+
+    def _need(self, job: Mapping[str, Any]) -> tuple[bool, float]:
+        """Sort key: jobs of known duration, shortest first, then those of unknown duration."""
+        expected = self._deadline.remaining(self._kind(job), self._left(job))
+        return expected is None, expected or 0.0
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        fits = self.first_fit()
+        if fits is None:
             return Searcher.FINISHED
         job = self._jobs.pop(fits)
         self._running[trial_id] = job

@@ -184,15 +184,18 @@ def paused_exit(prog: str, exc: Paused) -> int:
     return PAUSED_EXIT
 
 
-def begin_given_data(command: str, settings: Any, run: RunDir, task: Any, resuming: bool, res: int) -> Path:
+def begin_given_data(command: str, settings: Any, run: RunDir, task: Any, resuming: bool, res: int,
+                     deadline: Any = None) -> Path:
     """How a run on a given cache starts (nas-ablate, nas-fidelity): join Ray, write a new run's resolved
-    config, open the cache and record its provenance; returns the cache's path."""
+    config, say its time limit, open the cache and record its provenance; returns the cache's path."""
     from nas.runs import write_yaml
     mps = join_ray(command, settings)
     if not resuming:
         write_yaml(run.config, settings.to_dict())
     record_mps(run, mps)
     print(f"{command}: run folder {run.root}")
+    if deadline is not None and deadline.at is not None:
+        print(f"{command}: {deadline.describe()}")
     data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=res, seed=settings.seed,
                              size={"subjects": 1, "frames_per_subject": 1})  # unused: these commands need --data
     record_data(run, task, data, embedded=False)

@@ -227,7 +227,7 @@ def run_study(s: FidelitySettings, run: RunDir, data: Path, cluster: tuple[int, 
         if held:  # models.csv shows what is done, so a report of the paused study is not empty
             write_table(run.root / "models.csv", assemble(s, rows, read_table(run.root / "jobs.csv")), [])
             update_summary(run.summary, fidelity="paused")
-            raise Paused(f"fidelity: {held} of {len(group)} {stage} trainings left at the time limit")
+            raise Paused(f"fidelity: {held.of(len(group), stage + ' trainings')}")
     finish(s, run, rows)
 
 

@@ -96,7 +96,8 @@ def study(settings: Any, resuming: bool, run_dir: Any, task: Any, deadline: Any 
     from nas.driver import begin_given_data
     from nas.fidelity import run_study
     from nas.runs import read_table
-    data = begin_given_data("nas-fidelity", settings, run_dir, task, resuming, settings.final_res)
+    data = begin_given_data("nas-fidelity", settings, run_dir, task, resuming, settings.final_res,
+                            deadline)
     run_study(settings, run_dir, data, cluster_size(), deadline=deadline)
     print_fidelity(read_table(run_dir.root / "fidelity.csv"))
     print(f"nas-fidelity: render it with: nas-report {run_dir.root}")

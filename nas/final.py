@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 from ray import tune
 
 from nas.cluster import Slots, slots_for
-from nas.deadline import Deadline, JobQueue, Paused, probe_guess
+from nas.deadline import Deadline, Held, JobQueue, Paused, probe_guess
 from nas.packing import decide
 from nas.progress import StageProgress
 from nas.picks import checkpoint_dir, final_seeds, per_model, seed_rows, stage2_models
@@ -106,12 +106,14 @@ def is_done(row: dict[str, Any]) -> bool:
 def fit_grid(trainable: Callable[..., None], plans: dict[str, Any], jobs: list[dict[str, Any]], slots: Slots,
              run: RunDir, stage: str, recorder: tune.Callback, verbose: bool = False, metric: str | None = "score",
              deadline: Deadline | None = None, kind: Callable[[Mapping[str, Any]], str] = lambda job: "job",
-             left: Callable[[Mapping[str, Any]], float] = lambda job: 1.0) -> int:
+             left: Callable[[Mapping[str, Any]], float] = lambda job: 1.0) -> Held:
     """Run each job as one Ray Tune trial of `trainable` (spread over the GPUs), recorded by `recorder`, with one
     line of progress (or Ray Tune's own output with `verbose`); none starts that would not end before `deadline`
     (`left(job)`: the share of its epochs a job resumed from a checkpoint has still to run).
-    Returns how many jobs were left unstarted for the deadline."""
+    Returns the jobs left unstarted for the deadline."""
     queue = JobQueue(jobs, deadline or Deadline(), kind, left)
+    if jobs and queue.first_fit() is None:  # nothing to run: Tune would start, sync its state and stop at once
+        return Held(queue.held, queue.why)
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, plans=plans), slots.resources()),
         tune_config=tune.TuneConfig(search_alg=queue, num_samples=len(jobs), max_concurrent_trials=slots.concurrent,
@@ -120,7 +122,7 @@ def fit_grid(trainable: Callable[..., None], plans: dict[str, Any], jobs: list[d
                                   callbacks=[recorder, StageProgress(stage, len(jobs), metric=metric)],
                                   failure_config=tune.FailureConfig(max_failures=0), verbose=1 if verbose else 0))
     tuner.fit()
-    return queue.held
+    return Held(queue.held, queue.why)
 
 
 def stage2_slots(s: SearchSettings, run: RunDir, data: Path, arch: str, cluster: tuple[int, float],
@@ -326,7 +328,7 @@ def run_stage2(s: SearchSettings, run: RunDir, data: Path, cluster: tuple[int, f
         log(f"stage 2 took {time.time() - start:.0f} s")
         if held:
             update_summary(run.summary, stage2="paused")
-            raise Paused(f"stage 2: {held} of {len(trainings)} trainings left at the time limit")
+            raise Paused(f"stage 2: {held.of(len(trainings), 'trainings')}")
     return finish_stage2(s, run, recorder.rows(), schema.metric.name)
 
 
@@ -341,7 +343,7 @@ def measure_speeds(s: SearchSettings, run: RunDir, data: Path, jobs: list[dict[s
                     lambda job: "speed")
     if held:
         update_summary(run.summary, stage2="paused")
-        raise Paused(f"stage 2: {held} of {len(jobs)} speed measurements left at the time limit")
+        raise Paused(f"stage 2: {held.of(len(jobs), 'speed measurements')}")
 
 
 def finish_stage2(s: SearchSettings, run: RunDir, rows: list[dict[str, Any]], full: str) -> list[dict[str, Any]]:
