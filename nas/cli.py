@@ -106,7 +106,7 @@ def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, r
     from kit.progress import progress
     from nas.cluster import cluster_size, gpu_count
     from nas.final import run_stage2
-    from nas.driver import join_ray, record_data, record_mps
+    from nas.driver import join_ray, record_data, record_mps, say_limit
     from nas.runs import write_yaml
     from nas.search import run_stage1
     from nas.settings import make_settings
@@ -121,8 +121,7 @@ def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, r
         write_yaml(run_dir.config, settings.to_dict())
     record_mps(run_dir, mps)
     print(f"nas-search: run folder {run_dir.root}")
-    if deadline is not None and deadline.at is not None:
-        print(f"nas-search: {deadline.describe()}")
+    say_limit("nas-search", deadline)
     task = get_task(settings.task)
     with progress() as start:
         data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=settings.data_res, seed=settings.seed,

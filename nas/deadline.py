@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping
 
 from ray.tune.search import Searcher
 
@@ -20,8 +20,10 @@ class Paused(Exception):
     """The driver stopped at its time limit with work left; the message says what is left."""
 
 
-class Held(NamedTuple):
-    """The jobs a driver left unstarted for its time limit, and why (what the nearest to fitting needed)."""
+@dataclass(frozen=True)
+class Held:
+    """The jobs a driver left unstarted for its time limit (false when none), and why: what the nearest to fitting
+    of them needed against what was left."""
 
     count: int = 0
     why: str = ""

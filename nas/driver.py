@@ -184,6 +184,12 @@ def paused_exit(prog: str, exc: Paused) -> int:
     return PAUSED_EXIT
 
 
+def say_limit(command: str, deadline: Any) -> None:
+    """One line at a driver's start: when its `--time-limit` ends and what it lets start (nothing without one)."""
+    if deadline is not None and deadline.at is not None:
+        print(f"{command}: {deadline.describe()}")
+
+
 def begin_given_data(command: str, settings: Any, run: RunDir, task: Any, resuming: bool, res: int,
                      deadline: Any = None) -> Path:
     """How a run on a given cache starts (nas-ablate, nas-fidelity): join Ray, write a new run's resolved
@@ -194,8 +200,7 @@ def begin_given_data(command: str, settings: Any, run: RunDir, task: Any, resumi
         write_yaml(run.config, settings.to_dict())
     record_mps(run, mps)
     print(f"{command}: run folder {run.root}")
-    if deadline is not None and deadline.at is not None:
-        print(f"{command}: {deadline.describe()}")
+    say_limit(command, deadline)
     data = task.prepare_data(settings.data, Path(settings.out).resolve(), res=res, seed=settings.seed,
                              size={"subjects": 1, "frames_per_subject": 1})  # unused: these commands need --data
     record_data(run, task, data, embedded=False)
