@@ -153,14 +153,21 @@ def print_comparison(rows: list[dict[str, Any]], metric: Any, ref: str = "resnet
     ref_score = next((num(r.get(name)) for r in rows if r["label"] == ref), None)
     table = Table(title=title)
     numbers = ("gflops", "params_m", "proxy_score", name, *metric.terms)
-    for col in ("model", "GFLOPs", "params (M)", "proxy", name, *metric.terms, f"vs {ref}"):
+    for col in ("model", "seed", "GFLOPs", "params (M)", "proxy", name, *metric.terms, f"vs {ref}"):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for r in sorted(rows, key=lambda r: (num(r.get(name)) is None, sign * (num(r.get(name)) or 0))):
         score = num(r.get(name))
-        text = [f"{c:.3f}" if c is not None else "-" for c in (num(r.get(k)) for k in numbers)]
+        text = [short_number(c) for c in (num(r.get(k)) for k in numbers)]
         delta = f"{score - ref_score:+.3f}" if score is not None and ref_score is not None else "-"
-        table.add_row(r["label"], *text, delta)
+        table.add_row(r["label"], str(r.get("seed") or 0), *text, delta)
     Console(width=None if sys.stdout.isatty() else 160).print(table)
+
+
+def short_number(value: float | None) -> str:
+    """Three decimals, or three significant digits where huge or tiny (SynFlow scores reach 1e300)."""
+    if value is None or value != value:
+        return "-"
+    return f"{value:.3g}" if value != 0 and not 1e-3 <= abs(value) < 1e6 else f"{value:.3f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -262,3 +262,17 @@ def test_regnet_space_end_to_end_and_its_report(tiny_cache, tmp_path):
     assert "regnetx_040" in text and "design_trends.png" in text
     assert all(float(r["proxy_score"]) > 0 for r in final)  # every stage-2 model scored by synflow too
     shutil.rmtree(run.root / "final")
+
+
+def test_stage2_table_keeps_the_score_readable_beside_a_huge_proxy(capsys):
+    """SynFlow scores near 1e300 once pushed the score columns off a 160-column table."""
+    from nas.cli import print_comparison, short_number
+    from trainers.task import FaceTask
+
+    rows = [{"label": "resnet34d", "seed": s, "gflops": 3.6, "params_m": 21.8, "proxy_score": 9.9e234,
+             "score": 120.0 + s, "v1_v2": 35.0, "v1_v3": 35.0, "v1_v4_x10": 50.0} for s in (0, 1)]
+    print_comparison(rows, FaceTask.metric)
+    out = capsys.readouterr().out
+    assert "9.9e+234" in out and "120.000" in out and "121.000" in out and "+1.000" in out
+    assert [short_number(v) for v in (None, float("nan"), 0.0, 1.5, 2e-5, 3e7)] == \
+        ["-", "-", "0.000", "1.500", "2e-05", "3e+07"]
