@@ -30,9 +30,10 @@ import score_floor  # noqa: E402
 from kit.atomic import write_csv  # noqa: E402
 from kit.cli import run_main  # noqa: E402
 
-KEY = ("subjects", "frames_per_subject", "arch", "seed", "epochs", "res")  # a finished row: what it was trained with
+KEY = ("subjects", "frames_per_subject", "arch", "seed", "epochs", "res", "lr")  # what a finished row was trained with
+DEFAULT_LR = 0.1  # TrainConfig's; tables written before --lr existed were trained at it
 TERMS = ("score", "v1_v2", "v1_v3", "v1_v4_x10")
-COLUMNS = ["subjects", "frames_per_subject", "arch", "seed", "epochs", "res", *TERMS, "gflops", "wall_s",
+COLUMNS = ["subjects", "frames_per_subject", "arch", "seed", "epochs", "res", "lr", *TERMS, "gflops", "wall_s",
            *(f"train_{t}" for t in TERMS)]
 
 
@@ -59,6 +60,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=20, help="epochs of each training (default 20)")
     p.add_argument("--res", type=int, default=256, help="crop size (default 256)")
     p.add_argument("--batch", type=int, default=256, help="batch size (default 256)")
+    p.add_argument("--lr", type=float, default=DEFAULT_LR,
+                   help=f"learning rate for a batch of 512, scaled with --batch (default {DEFAULT_LR})")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--time-limit", type=float, help="seconds from the start after which no training starts")
     p.add_argument("--train-frames", type=int, default=2000,
@@ -75,7 +78,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def key(args: argparse.Namespace, subjects: int, arch: str, seed: int) -> tuple[str, ...]:
     """A training's identity in identity.csv: rows trained with other settings are not taken as done."""
-    return tuple(str(v) for v in (subjects, args.frames // subjects, arch, seed, args.epochs, args.res))
+    return tuple(str(v) for v in (subjects, args.frames // subjects, arch, seed, args.epochs, args.res, float(args.lr)))
 
 
 def late(args: argparse.Namespace, start: float, longest: float, what: str) -> bool:
@@ -97,7 +100,7 @@ def train_one(args: argparse.Namespace, cache: Path, arch: str, seed: int) -> di
     """One full training's final score, its terms, FLOPs and wall time, and its terms on training frames."""
     from trainers.device_data import DeviceData
     from trainers.train import TrainConfig, train
-    config = TrainConfig(arch=arch, epochs=args.epochs, res=args.res, batch=args.batch, seed=seed,
+    config = TrainConfig(arch=arch, epochs=args.epochs, res=args.res, batch=args.batch, seed=seed, lr=args.lr,
                          device=args.device, eval_every=args.epochs, val_max=None)  # all selection frames, as the floor
     start = time.perf_counter()
     data = DeviceData.open(str(cache), args.device)
@@ -105,7 +108,7 @@ def train_one(args: argparse.Namespace, cache: Path, arch: str, seed: int) -> di
         result = train(config, data, out if args.train_frames else None)
         wall = round(time.perf_counter() - start, 1)
         seen = train_terms(data, result.checkpoint, args.train_frames) if args.train_frames else {}
-    return {"arch": arch, "seed": seed, "epochs": args.epochs, "res": args.res,
+    return {"arch": arch, "seed": seed, "epochs": args.epochs, "res": args.res, "lr": float(args.lr),
             **{t: getattr(result, t) for t in TERMS}, "gflops": result.gflops, "wall_s": wall, **seen}
 
 
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     table = args.out / "identity.csv"
     from nas.runs import read_table
     rows = read_table(table)
-    done = {tuple(str(r[k]) for k in KEY) for r in rows}
+    done = {tuple(str(float(r.get(k) or DEFAULT_LR) if k == "lr" else r[k]) for k in KEY) for r in rows}
     longest = max((float(r["wall_s"]) for r in rows), default=0.0)  # a resumed run knows its longest training
     start = time.time()
     for subjects in args.subjects:
