@@ -70,6 +70,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.train_frames < 0:
         p.error(f"--train-frames {args.train_frames}: give 0 (skip) or more")
+    if not 0 < args.lr < float("inf"):
+        p.error(f"--lr {args.lr}: must be a positive number")
     if min(args.subjects) < 1 or args.frames < max(args.subjects):
         p.error(f"--subjects {args.subjects} and --frames {args.frames}: every data set needs a subject and a frame "
                 "per subject")
@@ -79,6 +81,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def key(args: argparse.Namespace, subjects: int, arch: str, seed: int) -> tuple[str, ...]:
     """A training's identity in identity.csv: rows trained with other settings are not taken as done."""
     return tuple(str(v) for v in (subjects, args.frames // subjects, arch, seed, args.epochs, args.res, float(args.lr)))
+
+
+def row_key(row: dict) -> tuple[str, ...]:
+    """`key` of a finished row of identity.csv; a row from before --lr has no lr and was trained at DEFAULT_LR."""
+    return tuple(str(float(row.get(k) or DEFAULT_LR)) if k == "lr" else str(row[k]) for k in KEY)
 
 
 def late(args: argparse.Namespace, start: float, longest: float, what: str) -> bool:
@@ -129,7 +136,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     table = args.out / "identity.csv"
     from nas.runs import read_table
     rows = read_table(table)
-    done = {tuple(str(float(r.get(k) or DEFAULT_LR) if k == "lr" else r[k]) for k in KEY) for r in rows}
+    done = {row_key(r) for r in rows}
     longest = max((float(r["wall_s"]) for r in rows), default=0.0)  # a resumed run knows its longest training
     start = time.time()
     for subjects in args.subjects:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from kit.cli import Parser, run_main
+from kit.numbers import short_number
 from kit.config import add_options, given
 from nas.settings import SearchSettings, SettingsError, default_notes
 
@@ -140,7 +141,7 @@ def search(args: argparse.Namespace, settings: SearchSettings, resuming: bool, r
 
 
 def print_comparison(rows: list[dict[str, Any]], metric: Any, ref: str = "resnet34d", title: str | None = None) -> None:
-    """The stage-2 table, best first, with each score's difference to the row labelled `ref`."""
+    """The stage-2 table, best first, with each score's difference to the mean of the rows labelled `ref`."""
     from rich.console import Console
     from rich.table import Table
 
@@ -150,24 +151,19 @@ def print_comparison(rows: list[dict[str, Any]], metric: Any, ref: str = "resnet
     name = metric.name
     sign = 1 if metric.direction == "min" else -1
     title = title or f"stage 2: {metric.title} ({metric.unit}, {'lower' if sign > 0 else 'higher'} is better)"
-    ref_score = next((num(r.get(name)) for r in rows if r["label"] == ref), None)
+    ref_scores = [s for s in (num(r.get(name)) for r in rows if r["label"] == ref) if s is not None]
+    ref_score = sum(ref_scores) / len(ref_scores) if ref_scores else None  # its mean over seeds
     table = Table(title=title)
     numbers = ("gflops", "params_m", "proxy_score", name, *metric.terms)
-    for col in ("model", "seed", "GFLOPs", "params (M)", "proxy", name, *metric.terms, f"vs {ref}"):
+    versus = f"vs {ref}" + (" mean" if len(ref_scores) > 1 else "")
+    for col in ("model", "seed", "GFLOPs", "params (M)", "proxy", name, *metric.terms, versus):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for r in sorted(rows, key=lambda r: (num(r.get(name)) is None, sign * (num(r.get(name)) or 0))):
         score = num(r.get(name))
-        text = [short_number(c) for c in (num(r.get(k)) for k in numbers)]
+        text = [short_number(r.get(k), decimals=3) for k in numbers]
         delta = f"{score - ref_score:+.3f}" if score is not None and ref_score is not None else "-"
         table.add_row(r["label"], str(r.get("seed") or 0), *text, delta)
     Console(width=None if sys.stdout.isatty() else 160).print(table)
-
-
-def short_number(value: float | None) -> str:
-    """Three decimals, or three significant digits where huge or tiny (SynFlow scores reach 1e300)."""
-    if value is None or value != value:
-        return "-"
-    return f"{value:.3g}" if value != 0 and not 1e-3 <= abs(value) < 1e6 else f"{value:.3f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

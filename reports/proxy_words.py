@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from kit.numbers import short_number
 from nas.proxies import Proxy, ProxyError, get_proxy
 from reports.run import Run
 
@@ -43,13 +44,7 @@ def in_mm(run: Run) -> bool:
 
 def number(x: Any) -> str:
     """A proxy score for a table: two decimals, or three significant digits where it is huge or tiny."""
-    try:
-        value = float(x)
-    except (TypeError, ValueError):
-        return "-"
-    if value != value:  # NaN
-        return "-"
-    return f"{value:.3g}" if value != 0 and not 1e-2 <= abs(value) < 1e6 else f"{value:.2f}"
+    return short_number(x, decimals=2)
 
 
 def value(run: Run, x: Any) -> str:

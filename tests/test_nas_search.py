@@ -266,13 +266,17 @@ def test_regnet_space_end_to_end_and_its_report(tiny_cache, tmp_path):
 
 def test_stage2_table_keeps_the_score_readable_beside_a_huge_proxy(capsys):
     """SynFlow scores near 1e300 once pushed the score columns off a 160-column table."""
-    from nas.cli import print_comparison, short_number
+    from kit.numbers import short_number
+    from nas.cli import print_comparison
     from trainers.task import FaceTask
 
     rows = [{"label": "resnet34d", "seed": s, "gflops": 3.6, "params_m": 21.8, "proxy_score": 9.9e234,
              "score": 120.0 + s, "v1_v2": 35.0, "v1_v3": 35.0, "v1_v4_x10": 50.0} for s in (0, 1)]
     print_comparison(rows, FaceTask.metric)
     out = capsys.readouterr().out
-    assert "9.9e+234" in out and "120.000" in out and "121.000" in out and "+1.000" in out
-    assert [short_number(v) for v in (None, float("nan"), 0.0, 1.5, 2e-5, 3e7)] == \
+    assert "9.9e+234" in out and "120.000" in out and "121.000" in out
+    # each seed against the reference's mean over its seeds, not against its first seed
+    assert "vs resnet34d mean" in out and "-0.500" in out and "+0.500" in out
+    assert [short_number(v, decimals=3) for v in (None, float("nan"), 0.0, 1.5, 2e-5, 3e7)] == \
         ["-", "-", "0.000", "1.500", "2e-05", "3e+07"]
+    assert [short_number(v) for v in ("x", "0.004", "2.5", 5e6)] == ["-", "0.004", "2.50", "5e+06"]
